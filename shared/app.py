@@ -1,0 +1,122 @@
+"""``create_app``: the one place a service is assembled. A service's main.py is a few lines:
+
+    settings = UserServiceSettings()
+    app = create_app(settings, routers=[auth.router, users.router], subscriptions=HANDLERS)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from shared.auth.access import ACCESS_LINK_HANDLERS, AccessResolver
+from shared.auth.jwt import JwksClient, TokenVerifier
+from shared.clock import SYSTEM_CLOCK, Clock
+from shared.config import ServiceSettings
+from shared.db import Database
+from shared.errors import install_error_handlers
+from shared.events import EventHandler
+from shared.events.bus import EventBus, RabbitMQBus
+from shared.events.consumer import EventConsumer
+from shared.events.relay import OutboxRelay
+from shared.fleet import by_name
+from shared.health import router as health_router
+from shared.http import ServiceClient
+from shared.logging import configure_logging
+from shared.metrics import metrics_endpoint
+from shared.middleware import RequestContextMiddleware
+from shared.migrations import head_revisions
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    routers: Sequence[APIRouter] = (),
+    subscriptions: Mapping[str, EventHandler] | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    clock: Clock = SYSTEM_CLOCK,
+    bus: EventBus | None = None,
+    title: str | None = None,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    """Build a service: settings, logs, errors, health, metrics, DB, events, auth, then its routers.
+
+    Every service consumes ``student.linked``/``student.unlinked`` to keep its
+    access links; ``subscriptions`` adds the service's own handlers.
+    """
+    configure_logging(settings.service_name, settings.log_level)
+    handlers: dict[str, EventHandler] = {**ACCESS_LINK_HANDLERS, **(subscriptions or {})}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.db = Database(
+            settings.database_url or "",
+            service=settings.service_name,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        state.schema_heads = head_revisions(by_name(settings.service_name))
+        state.bus = bus or RabbitMQBus(
+            settings.rabbitmq_url,
+            service=settings.service_name,
+            exchange=settings.events_exchange,
+            delivery_limit=settings.event_delivery_limit,
+            publish_timeout=settings.publish_timeout_seconds,
+        )
+        state.http = ServiceClient(settings, clock=clock)
+        state.verifier = TokenVerifier(
+            JwksClient(settings.resolved_jwks_url, clock=clock),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        state.access = AccessResolver(state.http)
+        state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
+        state.consumer = EventConsumer(state.db, state.bus, service=settings.service_name, handlers=handlers)
+
+        await state.bus.start()  # returns at once; (re)connects in the background
+        await state.consumer.start()
+        await state.relay.start()
+        for hook in on_startup:
+            await hook(app)
+        log.info("started", extra={"port": settings.port, "env": settings.env})
+        try:
+            yield
+        finally:
+            # uvicorn has stopped accepting and drained requests before this runs (SIGTERM)
+            for hook in reversed(on_shutdown):
+                await hook(app)
+            await state.consumer.stop()
+            await state.relay.stop()  # one last pass: publish what is already committed
+            await state.bus.close()
+            await state.http.aclose()
+            await state.db.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title=title or settings.service_name,
+        version=settings.version,
+        lifespan=lifespan,
+        **fastapi_kwargs,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.extra_checks = {}
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware, service=settings.service_name, max_body_bytes=settings.max_request_body_bytes
+    )
+    app.include_router(health_router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+    return app

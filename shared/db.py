@@ -1,0 +1,100 @@
+"""Async database access (SQLAlchemy 2 + asyncpg), one way for every service.
+
+Each service declares its tables on its own ``Base = make_base()`` so the whole
+fleet can be imported in one process without mixing metadata. The tables every
+service carries (outbox, inbox, idempotency keys, access links) live on
+``SHARED_METADATA``; a service's Alembic environment targets both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SHARED_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def make_base() -> type[DeclarativeBase]:
+    """A declarative base with its own metadata and the naming convention."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING_CONVENTION)
+        type_annotation_map = {datetime: DateTime(timezone=True)}
+
+    return Base
+
+
+def async_url(url: str) -> str:
+    """Accept a plain ``postgresql://`` DSN and use the asyncpg driver."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same DSN for a raw asyncpg connection (LISTEN/NOTIFY)."""
+    return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class Database:
+    def __init__(self, url: str, *, service: str, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.url = async_url(url)
+        self.service = service
+        self.engine: AsyncEngine = create_async_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"application_name": service}},
+        )
+        # session.info["service"] tells the outbox which service produced an event
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, info={"service": service})
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def pool_status(self) -> dict[str, Any]:
+        pool = self.engine.pool
+        return {
+            "size": getattr(pool, "size", lambda: 0)(),
+            "checked_out": getattr(pool, "checkedout", lambda: 0)(),
+            "overflow": getattr(pool, "overflow", lambda: 0)(),
+        }
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.db
+    async with database.transaction() as session:
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so a
+# client that reads right after a write sees it, and a failed commit is an error.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -1,0 +1,167 @@
+"""The one error shape: ``{"error": {"code", "message", "details", "correlation_id"}}``.
+
+Raise an :class:`ApiError` (or a subclass) anywhere; the handlers installed by
+``create_app`` turn it, validation failures, unknown routes and unexpected
+exceptions into that shape. Clients never see a stack trace or SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import context
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details
+        self.status_code = status_code or self.status_code
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    status_code, code = 401, "unauthorized"
+
+    def __init__(self, message: str = "Authentication required", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class Forbidden(ApiError):
+    status_code, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status_code, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status_code, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code, code = 413, "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status_code, code = 422, "validation_error"
+
+
+class TooManyRequests(ApiError):
+    status_code, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **kw: Any) -> None:
+        kw["headers"] = {**(kw.get("headers") or {}), "Retry-After": str(max(1, retry_after))}
+        super().__init__(message, **kw)
+
+
+class ServiceUnavailable(ApiError):
+    status_code, code = 503, "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, **kw: Any) -> None:
+        kw["headers"] = {**(kw.get("headers") or {}), "Retry-After": str(max(1, retry_after))}
+        super().__init__(message, **kw)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details,
+            "correlation_id": context.correlation_id.get(),
+        }
+    }
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or (str(loc[0]) if loc else "request")
+
+
+def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": _field_name(tuple(err.get("loc", ()))), "message": err.get("msg", ""), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(exc)
+        if any(d["type"] == "json_invalid" for d in details):
+            return error_response(400, "invalid_json", "The request body is not valid JSON", details)
+        names = ", ".join(dict.fromkeys(d["field"] for d in details))
+        return error_response(422, "validation_error", f"Invalid input: {names}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable: %s", type(exc).__name__)
+        return error_response(503, "service_unavailable", "A dependency is unavailable, try again", headers={"Retry-After": "5"})
+
+    @app.exception_handler(DBAPIError)
+    async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return error_response(503, "service_unavailable", "The database is unavailable, try again", headers={"Retry-After": "5"})
+        log.exception("database error")
+        return error_response(500, "internal_error", "Internal error")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Internal error")
