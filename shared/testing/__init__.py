@@ -1,0 +1,1 @@
+"""Test helpers every service's tests use (fleet, clients, tokens, event assertions, TCP proxy)."""

@@ -1,0 +1,93 @@
+"""Scratch resources on the shared local servers, created per test run and removed after it.
+
+Tests never touch a developer's databases, vhost or Redis DB: everything here is
+named ``repitbot_test_*`` and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import asyncpg
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.db import SHARED_METADATA, async_url
+
+PG_ADMIN_DSN = os.environ.get("REPITBOT_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBIT_HOST = os.environ.get("REPITBOT_RABBIT_HOST", "127.0.0.1:5672")
+TEST_REDIS_URL = os.environ.get("REPITBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def _dsn_for(database: str, user: str = "postgres") -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    if user != "postgres":
+        base = base.replace("postgres@", f"{user}@", 1)
+    return f"{base}/{database}"
+
+
+async def create_database(name: str, *, owner: str | None = None) -> str:
+    """Create (or re-create) a database; returns its DSN."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if owner:
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", owner)
+            if not exists:
+                await conn.execute(f'CREATE ROLE "{owner}" LOGIN')
+            await conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        else:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _dsn_for(name, owner or "postgres")
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def create_scratch_database_with_shared_tables(name: str) -> str:
+    """A database holding only the shared tables (outbox, inbox, idempotency, access links),
+    for testing shared/ on its own. Services get theirs from their Alembic migrations."""
+    import shared.tables  # noqa: F401
+
+    dsn = await create_database(name)
+    engine = create_async_engine(async_url(dsn))
+    async with engine.begin() as conn:
+        await conn.run_sync(SHARED_METADATA.create_all)
+    await engine.dispose()
+    return dsn
+
+
+def _rabbitmqctl(*args: str) -> None:
+    exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(name: str) -> str:
+    """A fresh RabbitMQ vhost for guest; returns its AMQP URL."""
+    _rabbitmqctl("add_vhost", name) if not vhost_exists(name) else None
+    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return f"amqp://guest:guest@{RABBIT_HOST}/{name}"
+
+
+def vhost_exists(name: str) -> bool:
+    exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    out = subprocess.run([exe, "-q", "list_vhosts"], check=True, capture_output=True, text=True, timeout=60)
+    return name in out.stdout.split()
+
+
+def delete_vhost(name: str) -> None:
+    if vhost_exists(name):
+        _rabbitmqctl("delete_vhost", name)
