@@ -90,6 +90,10 @@ class Database:
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    outer: AsyncSession | None = getattr(request.state, "session", None)
+    if outer is not None:  # the idempotency wrapper owns this transaction and its commit
+        yield outer
+        return
     database: Database = request.app.state.db
     async with database.transaction() as session:
         yield session
