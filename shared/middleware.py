@@ -7,13 +7,12 @@ import re
 import time
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import context
 from shared.errors import error_body
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
-
-import orjson
 
 log = logging.getLogger("access")
 _VALID_CID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,37 +41,48 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        limit = scope.get("state", {}).get("max_body_bytes", self.max_body_bytes)
+        limit = self.max_body_bytes
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
+            if body_too_large and not response_started:
+                # the app caught our signal while parsing and answered something else
+                response_started = True
+                status = 413
+                await self._too_large(send, limit, cid)
+                return
+            if body_too_large:
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-correlation-id", cid.encode())]
             await send(message)
 
         received = 0
+        body_too_large = False
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, body_too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    body_too_large = True
                     raise _BodyTooLarge
             return message
 
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                await self._too_large(send_wrapper, limit)
+                status = 413
+                await self._too_large(send, limit, cid)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
         except _BodyTooLarge:
             if not response_started:
-                await self._too_large(send_wrapper, limit)
+                status = 413
+                await self._too_large(send, limit, cid)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -95,13 +105,17 @@ class RequestContextMiddleware:
             context.correlation_id.reset(cid_token)
 
     @staticmethod
-    async def _too_large(send: Any, limit: int) -> None:
+    async def _too_large(send: Any, limit: int, cid: str) -> None:
         body = orjson.dumps(error_body("payload_too_large", f"The request body exceeds {limit} bytes"))
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-correlation-id", cid.encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""The system test: RepitBot's main journeys, step by step, over HTTP.
+
+Run it against a running fleet with plain ``python3 test_microservices_system.py``
+(``GATEWAY_URL``, default http://localhost:8000; until the gateway exists, point
+it at user-service, e.g. ``GATEWAY_URL=http://localhost:8001``). It prints each
+step and exits non-zero on the first failure. It uses only the standard
+library, so it runs anywhere.
+
+``pytest`` collects the same steps (``test_system_step``) against the test fleet.
+It grows with every issue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StepFailed(AssertionError):
+    pass
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Scenario:
+    """One run's state: the users it created and what it learned along the way."""
+
+    base_url: str
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    tokens: dict[str, str] = field(default_factory=dict)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def call(self, method: str, path: str, body: Any = None, *, as_user: str | None = None,
+             headers: dict[str, str] | None = None) -> Response:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url.rstrip("/") + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        request.add_header("X-Correlation-ID", f"system-{self.run}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if as_user:
+            request.add_header("Authorization", f"Bearer {self.tokens[as_user]}")
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=15) as reply:
+                return Response(reply.status, _decode(reply.read()), dict(reply.headers))
+        except urllib.error.HTTPError as error:
+            return Response(error.code, _decode(error.read()), dict(error.headers))
+
+    def expect(self, response: Response, status: int, what: str) -> Any:
+        if response.status != status:
+            raise StepFailed(f"{what}: expected HTTP {status}, got {response.status}: {response.body}")
+        return response.body
+
+    def email(self, who: str) -> str:
+        return f"{who}-{self.run}@example.test"
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def step_fleet_is_up(s: Scenario) -> str:
+    body = s.expect(s.call("GET", "/health"), 200, "GET /health")
+    return f"health: {body.get('status')}"
+
+
+def step_tutor_registers(s: Scenario) -> str:
+    body = s.expect(
+        s.call("POST", "/api/v1/auth/register",
+               {"email": s.email("tutor"), "password": PASSWORD, "full_name": "Anna Petrovna", "language": "ru"}),
+        201, "register the tutor")
+    if body["user"]["role"] != "tutor":
+        raise StepFailed(f"a user registered without an invite is a tutor, got {body['user']['role']}")
+    s.tokens["tutor"], s.refresh_tokens["tutor"] = body["access_token"], body["refresh_token"]
+    s.ids["tutor"] = body["user"]["id"]
+    return f"tutor {s.ids['tutor']}"
+
+
+def step_tutor_logs_in_and_refreshes(s: Scenario) -> str:
+    body = s.expect(s.call("POST", "/api/v1/auth/login", {"email": s.email("tutor"), "password": PASSWORD}),
+                    200, "log in")
+    first_refresh = body["refresh_token"]
+    rotated = s.expect(s.call("POST", "/api/v1/auth/refresh", {"refresh_token": first_refresh}), 200, "refresh")
+    if rotated["refresh_token"] == first_refresh:
+        raise StepFailed("refresh must rotate the refresh token")
+    s.expect(s.call("POST", "/api/v1/auth/refresh", {"refresh_token": first_refresh}), 401,
+             "reusing a rotated refresh token")
+    s.expect(s.call("POST", "/api/v1/auth/refresh", {"refresh_token": rotated["refresh_token"]}), 401,
+             "the family is revoked after reuse")
+    s.tokens["tutor"] = body["access_token"]
+    return "rotation and reuse detection hold"
+
+
+def step_me(s: Scenario) -> str:
+    me = s.expect(s.call("GET", "/api/v1/users/me", as_user="tutor"), 200, "GET /users/me")
+    if me["id"] != s.ids["tutor"] or me["timezone"] != "Europe/Moscow":
+        raise StepFailed(f"unexpected profile {me}")
+    s.expect(s.call("GET", "/api/v1/users/me"), 401, "GET /users/me without a token")
+    return f"{me['full_name']} in {me['timezone']}"
+
+
+def step_student_joins_by_invite(s: Scenario) -> str:
+    invite = s.expect(s.call("POST", "/api/v1/users/invites", {"role": "student"}, as_user="tutor"),
+                      201, "tutor invites a student")
+    if not invite["deep_link"].endswith(invite["code"]):
+        raise StepFailed(f"deep link should carry the code: {invite}")
+    body = s.expect(
+        s.call("POST", "/api/v1/auth/register",
+               {"email": s.email("student"), "password": PASSWORD, "full_name": "Petya Ivanov",
+                "invite_code": invite["code"]}),
+        201, "student registers with the invite")
+    if body["user"]["role"] != "student":
+        raise StepFailed(f"the invite's role is student, got {body['user']['role']}")
+    s.tokens["student"], s.ids["student"] = body["access_token"], body["user"]["id"]
+    s.expect(
+        s.call("POST", "/api/v1/auth/register",
+               {"email": s.email("student2"), "password": PASSWORD, "full_name": "Twice",
+                "invite_code": invite["code"]}),
+        409, "an invite works once")
+    return f"student {s.ids['student']}"
+
+
+def step_tutor_sees_the_student(s: Scenario) -> str:
+    students = s.expect(s.call("GET", "/api/v1/users/students", as_user="tutor"), 200, "list students")
+    ids = [item["id"] for item in students["items"]]
+    if s.ids["student"] not in ids:
+        raise StepFailed(f"the new student is missing from {ids}")
+    s.expect(s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="tutor"), 200, "tutor reads the student")
+    return f"{len(ids)} student(s)"
+
+
+def step_strangers_see_nothing(s: Scenario) -> str:
+    body = s.expect(
+        s.call("POST", "/api/v1/auth/register",
+               {"email": s.email("other-tutor"), "password": PASSWORD, "full_name": "Other Tutor"}),
+        201, "a second tutor registers")
+    s.tokens["other"] = body["access_token"]
+    s.expect(s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="other"), 404,
+             "another tutor reads the student")
+    s.expect(s.call("GET", f"/api/v1/users/{s.ids['tutor']}", as_user="other"), 404,
+             "a tutor reads another tutor")
+    return "another tutor gets 404"
+
+
+def step_bad_input_is_refused(s: Scenario) -> str:
+    missing = s.call("POST", "/api/v1/auth/register", {"email": s.email("x")})
+    s.expect(missing, 422, "register without a password")
+    fields = {d["field"] for d in missing.body["error"]["details"]}
+    if "password" not in fields:
+        raise StepFailed(f"the 422 should name the missing field, got {fields}")
+    s.expect(
+        s.call("POST", "/api/v1/auth/register",
+               {"email": s.email("tutor"), "password": PASSWORD, "full_name": "Duplicate"}),
+        409, "a duplicate email")
+    return "422 names the field; duplicate → 409"
+
+
+def step_unlinked_tutor_loses_access(s: Scenario) -> str:
+    s.expect(s.call("DELETE", f"/api/v1/users/students/{s.ids['student']}", as_user="tutor"), 204,
+             "tutor unlinks the student")
+    s.expect(s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="tutor"), 404,
+             "the former tutor reads the student")
+    return "404 after unlinking"
+
+
+STEPS: list[Callable[[Scenario], str]] = [
+    step_fleet_is_up,
+    step_tutor_registers,
+    step_tutor_logs_in_and_refreshes,
+    step_me,
+    step_student_joins_by_invite,
+    step_tutor_sees_the_student,
+    step_strangers_see_nothing,
+    step_bad_input_is_refused,
+    step_unlinked_tutor_loses_access,
+]
+
+
+def run(base_url: str) -> int:
+    scenario = Scenario(base_url)
+    print(f"RepitBot system test against {base_url} (run {scenario.run})")
+    for number, step in enumerate(STEPS, 1):
+        name = step.__name__.removeprefix("step_").replace("_", " ")
+        try:
+            outcome = step(scenario)
+        except (StepFailed, OSError, KeyError) as error:
+            print(f"  {number:2}. FAIL  {name}: {error}")
+            return 1
+        print(f"  {number:2}. ok    {name}: {outcome}")
+    print(f"{len(STEPS)} passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(os.environ.get("GATEWAY_URL", "http://localhost:8000")))
