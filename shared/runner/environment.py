@@ -1,0 +1,83 @@
+"""The environment each service is started with: its settings (docs/CONTRACTS.md) as variables.
+
+Every service learns every other service's URL as ``<PACKAGE>_URL`` (e.g.
+``USER_SERVICE_URL``, which the settings read), so the gateway and
+service-to-service calls find each other without a second table.
+
+A developer may override settings (in ``.env`` or the shell) for the whole
+fleet (``LOG_LEVEL``, ``BOT_USERNAME``, ``JWT_ISSUER``, ``JWT_AUDIENCE``) or for
+one service with its prefix (``USER_SERVICE_LOG_LEVEL=DEBUG``). The test fleet
+takes no overrides: it must be the same on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from shared.fleet import ServiceSpec
+from shared.runner.dev_secrets import DevSecrets
+from shared.runner.layout import FleetLayout
+from shared.runner.servers import Endpoints
+
+FLEET_WIDE_OVERRIDES = ("LOG_LEVEL", "BOT_USERNAME", "JWT_ISSUER", "JWT_AUDIENCE")
+_NOT_OVERRIDES = {"URL"}  # <PACKAGE>_URL names a service's address, not a setting of it
+
+
+def _user_service_extras(secrets: DevSecrets) -> dict[str, str]:
+    return {
+        "SERVICE_ACCOUNTS": secrets.service_accounts(),
+        "BOT_USERNAME": "repitbot_dev_bot",
+    }
+
+
+# What one service needs beyond the common settings; a new service rarely adds a line here.
+SERVICE_EXTRAS: dict[str, Callable[[DevSecrets], dict[str, str]]] = {
+    "user-service": _user_service_extras,
+}
+
+
+def service_environment(
+    spec: ServiceSpec,
+    layout: FleetLayout,
+    secrets: DevSecrets,
+    endpoints: Endpoints,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    env = {
+        "ENV": layout.env,
+        "SERVICE_NAME": spec.name,
+        "HOST": "127.0.0.1",
+        "PORT": str(layout.port(spec)),
+        "LOG_LEVEL": "INFO",
+        "RABBITMQ_URL": endpoints.rabbit_url(layout.vhost),
+        "REDIS_URL": endpoints.redis_database_url(layout.redis_db),
+        "JWT_ISSUER": "repitbot-user-service",
+        "JWT_AUDIENCE": "repitbot",
+        "SERVICE_CLIENT_ID": spec.name,
+        "SERVICE_CLIENT_SECRET": secrets.client_secret(spec.name),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for other in layout.specs:
+        env[f"{other.package.upper()}_URL"] = layout.base_url(other)
+    if spec.has_database:
+        env["DATABASE_URL"] = database_url(spec, layout, secrets, endpoints)
+    if spec.name in SERVICE_EXTRAS:
+        env.update(SERVICE_EXTRAS[spec.name](secrets))
+    if overrides:
+        env.update(developer_overrides(spec, overrides))
+    return env
+
+
+def database_url(spec: ServiceSpec, layout: FleetLayout, secrets: DevSecrets, endpoints: Endpoints) -> str:
+    """The service's own role on its own database."""
+    return endpoints.database_url(layout.database_name(spec), spec.database_role, secrets.database_password(spec))
+
+
+def developer_overrides(spec: ServiceSpec, environ: Mapping[str, str]) -> dict[str, str]:
+    chosen = {name: environ[name] for name in FLEET_WIDE_OVERRIDES if environ.get(name)}
+    for key, value in environ.items():
+        if key.startswith(spec.env_prefix):
+            name = key.removeprefix(spec.env_prefix)
+            if name and name not in _NOT_OVERRIDES:
+                chosen[name] = value
+    return chosen

@@ -1,0 +1,193 @@
+"""The local runner's parts that need no running fleet: config, environment, secrets, provisioning."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec
+from shared.runner import provision
+from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, ensure_dev_secrets
+from shared.runner.environment import service_environment
+from shared.runner.layout import FleetLayout
+from shared.runner.lifecycle import database_plans
+from shared.runner.servers import Endpoints
+from shared.runner.supervisor import SupervisorError, parse_program_environments, render_config
+
+ENDPOINTS = Endpoints.from_environment()
+
+
+def _environments(layout: FleetLayout, secrets_dir: Path) -> dict[str, dict[str, str]]:
+    secrets = ensure_dev_secrets(secrets_dir, layout.specs)
+    return {spec.name: service_environment(spec, layout, secrets, ENDPOINTS) for spec in layout.specs}
+
+
+@pytest.mark.parametrize("layout", [FleetLayout.development(), FleetLayout.for_test_run("abc123")], ids=["dev", "test"])
+def test_supervisord_config_has_one_program_per_service_with_its_port_and_env(
+    layout: FleetLayout, tmp_path: Path
+) -> None:
+    layout = replace(layout, secrets_dir=tmp_path / "secrets")
+    environments = _environments(layout, layout.secrets_dir)
+
+    config = render_config(layout, environments)
+
+    parsed = parse_program_environments(config)
+    assert sorted(parsed) == sorted(spec.name for spec in FLEET)
+    for spec in FLEET:
+        port = spec.port + layout.port_offset
+        assert f"--port {port} " in config
+        assert f"{spec.app_path} --host 127.0.0.1 --port {port} --loop uvloop --http httptools" in config
+        env = parsed[spec.name]
+        assert env == environments[spec.name]
+        assert env["PORT"] == str(port)
+        assert env["SERVICE_NAME"] == spec.name
+        assert env["SERVICE_CLIENT_ID"] == spec.name
+        assert env["SERVICE_CLIENT_SECRET"].startswith("dev-")
+        assert env["ENV"] == layout.env
+        assert env["RABBITMQ_URL"].endswith(f"/{layout.vhost}")
+        assert env["REDIS_URL"].endswith(f"/{layout.redis_db}")
+        if spec.has_database:
+            assert env["DATABASE_URL"].endswith(f"/{layout.database_name(spec)}")
+            assert f"//{spec.database_role}:dev-" in env["DATABASE_URL"]
+    assert config.count("stopsignal=TERM") == len(FLEET)
+
+
+def test_the_test_layout_shares_nothing_with_the_developers(tmp_path: Path) -> None:
+    dev, test = FleetLayout.development(), FleetLayout.for_test_run("abc123")
+    for spec in FLEET:
+        assert test.port(spec) == dev.port(spec) + TEST_PORT_OFFSET
+        assert test.database_name(spec).startswith("repitbot_test_")
+        assert test.database_name(spec) != dev.database_name(spec)
+    assert test.vhost == "repitbot_test_abc123" != dev.vhost
+    assert (test.redis_db, dev.redis_db) == (15, 0)
+    assert test.supervisor_socket != dev.supervisor_socket
+    assert test.supervisor_pidfile != dev.supervisor_pidfile
+    assert test.log_dir != dev.log_dir
+
+
+def test_user_service_knows_every_service_and_the_bot_as_clients(tmp_path: Path) -> None:
+    layout = FleetLayout.development()
+    environments = _environments(layout, tmp_path)
+    accounts = dict(entry.split(":", 1) for entry in environments["user-service"]["SERVICE_ACCOUNTS"].split(","))
+    assert set(accounts) == {spec.name for spec in FLEET} | set(EXTRA_CLIENT_IDS)
+    for spec in FLEET:  # each service presents the secret user-service expects from it
+        assert accounts[spec.name] == environments[spec.name]["SERVICE_CLIENT_SECRET"]
+    assert all(value.startswith("dev-") for value in accounts.values())
+
+
+def test_every_service_knows_every_services_url(tmp_path: Path) -> None:
+    layout = FleetLayout.for_test_run("abc123")
+    for env in _environments(layout, tmp_path).values():
+        for spec in FLEET:
+            assert env[f"{spec.package.upper()}_URL"] == f"http://127.0.0.1:{spec.port + TEST_PORT_OFFSET}"
+
+
+def test_developer_overrides_apply_fleet_wide_or_per_service(tmp_path: Path) -> None:
+    layout = FleetLayout.development()
+    secrets = ensure_dev_secrets(tmp_path, layout.specs)
+    spec = FLEET[0]
+    overrides = {"LOG_LEVEL": "DEBUG", f"{spec.env_prefix}ACCESS_TOKEN_TTL_SECONDS": "60", f"{spec.env_prefix}URL": "x"}
+    env = service_environment(spec, layout, secrets, ENDPOINTS, overrides)
+    assert env["LOG_LEVEL"] == "DEBUG"
+    assert env["ACCESS_TOKEN_TTL_SECONDS"] == "60"
+    assert "URL" not in env  # <PACKAGE>_URL is a service's address, not an override
+
+
+def test_a_value_supervisord_would_alter_is_refused(tmp_path: Path) -> None:
+    layout = replace(FleetLayout.development(), secrets_dir=tmp_path)
+    environments = _environments(layout, tmp_path)
+    environments[FLEET[0].name]["BOT_USERNAME"] = 'has"quote'
+    with pytest.raises(SupervisorError, match="BOT_USERNAME"):
+        render_config(layout, environments)
+
+
+def test_secrets_are_generated_once_and_reused(tmp_path: Path) -> None:
+    first = ensure_dev_secrets(tmp_path, FLEET)
+    before = {path.name: path.read_text() for path in tmp_path.iterdir()}
+
+    second = ensure_dev_secrets(tmp_path, FLEET)
+
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == before
+    assert second.service_accounts() == first.service_accounts()
+    assert all(path.stat().st_mode & 0o077 == 0 for path in tmp_path.iterdir())  # private to the owner
+
+
+def test_a_new_service_gets_its_secrets_without_touching_the_others(tmp_path: Path) -> None:
+    ensure_dev_secrets(tmp_path, FLEET)
+    before = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    newcomer = ServiceSpec("lesson-service", "lesson_service", 8002)
+
+    secrets = ensure_dev_secrets(tmp_path, (*FLEET, newcomer))
+
+    after = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    assert {name: after[name] for name in before} == before
+    assert secrets.client_secret("lesson-service").startswith("dev-")
+    assert secrets.database_password(newcomer).startswith("dev-")
+
+
+async def _role_can_connect(role: str, password: str, database: str) -> bool:
+    try:
+        conn = await asyncpg.connect(ENDPOINTS.database_url(database, role, password), timeout=5)
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    await conn.close()
+    return True
+
+
+async def test_database_and_role_creation_is_idempotent_and_each_role_reaches_only_its_database(tmp_path: Path) -> None:
+    prefix = f"repitbot_rt{uuid.uuid4().hex[:6]}"
+    plans = [
+        provision.DatabasePlan(f"{prefix}_one", f"{prefix}_one", "dev-one"),
+        provision.DatabasePlan(f"{prefix}_two", f"{prefix}_two", "dev-two"),
+    ]
+    try:
+        provision.ensure_databases(ENDPOINTS.pg_admin_dsn, plans)
+        provision.ensure_databases(ENDPOINTS.pg_admin_dsn, plans)  # the second run changes nothing
+
+        admin = await asyncpg.connect(ENDPOINTS.pg_admin_dsn)
+        try:
+            for plan in plans:
+                owner = await admin.fetchval(
+                    "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", plan.database
+                )
+                assert owner == plan.role
+                public_acl = await admin.fetchval(
+                    "SELECT count(*) FROM pg_database, aclexplode(datacl) a "
+                    "WHERE datname = $1 AND a.grantee = 0 AND a.privilege_type = 'CONNECT'",
+                    plan.database,
+                )
+                assert public_acl == 0
+        finally:
+            await admin.close()
+        one, two = plans
+        assert await _role_can_connect(one.role, one.password, one.database)
+        assert not await _role_can_connect(one.role, one.password, two.database)
+        assert not await _role_can_connect(two.role, two.password, one.database)
+    finally:
+        provision.drop_databases(ENDPOINTS.pg_admin_dsn, [p.database for p in plans], roles=[p.role for p in plans])
+
+
+def test_database_plans_follow_the_layout(tmp_path: Path) -> None:
+    secrets = ensure_dev_secrets(tmp_path, FLEET)
+    plans = database_plans(FleetLayout.for_test_run("abc123"), secrets)
+    assert [plan.database for plan in plans] == [
+        f"repitbot_test_{s.package.removesuffix('_service')}" for s in FLEET if s.has_database
+    ]
+    assert [plan.role for plan in plans] == [s.database_role for s in FLEET if s.has_database]
+
+
+def test_vhost_and_exchange_are_provisioned_idempotently() -> None:
+    vhost = f"repitbot_rt_{uuid.uuid4().hex[:6]}"
+    try:
+        for _ in range(2):
+            provision.ensure_vhost(vhost, ENDPOINTS.rabbit_user)
+            provision.declare_events_exchange(ENDPOINTS.rabbit_url(vhost))
+        assert provision.vhost_exists(vhost)
+    finally:
+        provision.delete_vhost(vhost)
+    assert not provision.vhost_exists(vhost)
+    provision.delete_vhost(vhost)  # deleting what is gone is fine
