@@ -22,6 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from jose import jwt
 
 from shared.auth.deps import ServiceCaller
 from shared.auth.jwt import StaticKeySource, TokenVerifier
@@ -132,6 +133,7 @@ class FakeUserService:
     revoked_jtis: set[str] = field(default_factory=set)
     status_answers: list[int] = field(default_factory=list)  # /status answers these in turn, then 200
     hits: Counter[str] = field(default_factory=Counter)
+    issued_tokens: list[str] = field(default_factory=list)
     seen_correlation_ids: list[str | None] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -140,10 +142,14 @@ class FakeUserService:
         self.revoked_jtis.clear()
         self.status_answers.clear()
         self.hits.clear()
+        self.issued_tokens.clear()
         self.seen_correlation_ids.clear()
 
     def link(self, principal_id: Any, student_id: Any, relation: str) -> None:
         self.links.add((str(principal_id), str(student_id), relation))
+
+    def revoke_issued_tokens(self) -> None:
+        self.revoked_jtis.update(jwt.get_unverified_claims(token)["jti"] for token in self.issued_tokens)
 
 
 def fake_user_service_app(state: FakeUserService) -> FastAPI:
@@ -171,6 +177,7 @@ def fake_user_service_app(state: FakeUserService) -> FastAPI:
         ):
             raise Unauthorized("Unknown client")
         access_token = state.tokens.make_token(client_id, "service")
+        state.issued_tokens.append(access_token)
         return {"access_token": access_token, "token_type": "bearer", "expires_in": state.tokens.ttl_seconds}
 
     @app.get("/internal/links/{principal_id}/{student_id}")
@@ -188,6 +195,12 @@ def fake_user_service_app(state: FakeUserService) -> FastAPI:
         unrevoked(caller)
         state.seen_correlation_ids.append(request.headers.get("x-correlation-id"))
         return {"id": caller.id, "role": caller.role}
+
+    @app.post("/slow")
+    async def slow() -> dict[str, bool]:
+        state.hits["slow"] += 1
+        await asyncio.sleep(0.5)  # longer than the caller's timeout in the test
+        return {"done": True}
 
     @app.api_route("/status", methods=["GET", "POST"])
     async def status(request: Request) -> Response:
@@ -233,6 +246,14 @@ def service_settings(user_service_url: str, **overrides: Any) -> ServiceSettings
     }
     options.update(overrides)
     return ServiceSettings(**options)
+
+
+@pytest.fixture
+async def proxy(fake_user_service: FakeUserService) -> AsyncIterator[CountingProxy]:
+    """A connection-counting proxy in front of the fake user-service."""
+    counting = await CountingProxy(int(fake_user_service.url.rsplit(":", 1)[1])).start()
+    yield counting
+    await counting.stop()
 
 
 @pytest.fixture(scope="session")
