@@ -1,0 +1,114 @@
+"""The outbox: an event exists exactly when the change it describes was committed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from sqlalchemy import select, text
+
+from shared import context
+from shared.db import Database, asyncpg_dsn
+from shared.events.catalogue import UserUpdated
+from shared.events.envelope import Envelope
+from shared.events.outbox import NOTIFY_CHANNEL, add_event
+from shared.tables import outbox_events
+
+pytest_plugins = ["tests.events_fixtures"]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _user_updated() -> UserUpdated:
+    return UserUpdated(user_id=uuid.uuid4(), full_name="Ann Smith", timezone="Europe/Moscow", language="ru")
+
+
+async def _outbox_row(db: Database, event_id: uuid.UUID) -> dict | None:
+    async with db.transaction() as session:
+        row = (await session.execute(select(outbox_events).where(outbox_events.c.id == event_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def _scratch_ids(db: Database, table: str) -> list[str]:
+    async with db.transaction() as session:
+        return list((await session.execute(text(f"SELECT id FROM {table}"))).scalars())
+
+
+async def test_the_event_is_written_in_the_same_transaction_as_the_change(db: Database, scratch_table: str) -> None:
+    token = context.correlation_id.set("request-42")
+    try:
+        async with db.transaction() as session:
+            await session.execute(text(f"INSERT INTO {scratch_table} (id) VALUES ('kept')"))
+            envelope = await add_event(session, _user_updated())
+            # inside the transaction, both are there; outside it, neither is yet
+            assert await _outbox_row(db, envelope.event_id) is None
+    finally:
+        context.correlation_id.reset(token)
+
+    row = await _outbox_row(db, envelope.event_id)
+    assert row is not None and await _scratch_ids(db, scratch_table) == ["kept"]
+    assert row["event_type"] == "user.updated"
+    assert row["published_at"] is None and row["attempts"] == 0
+    stored = Envelope.model_validate(row["envelope"])
+    assert stored == envelope
+    assert stored.producer == db.service
+    assert stored.correlation_id == "request-42"
+    assert stored.causation_id is None
+
+
+async def test_a_rolled_back_change_leaves_no_event(db: Database, scratch_table: str) -> None:
+    with pytest.raises(_Rollback):
+        async with db.transaction() as session:
+            await session.execute(text(f"INSERT INTO {scratch_table} (id) VALUES ('lost')"))
+            envelope = await add_event(session, _user_updated())
+            raise _Rollback
+
+    assert await _outbox_row(db, envelope.event_id) is None
+    assert await _scratch_ids(db, scratch_table) == []
+
+
+async def test_an_event_added_while_handling_another_points_back_at_it(db: Database) -> None:
+    cause = str(uuid.uuid4())
+    correlation = context.correlation_id.set("chain-1")
+    causation = context.causation_id.set(cause)
+    try:
+        async with db.transaction() as session:
+            envelope = await add_event(session, _user_updated())
+    finally:
+        context.causation_id.reset(causation)
+        context.correlation_id.reset(correlation)
+    assert (envelope.correlation_id, envelope.causation_id) == ("chain-1", cause)
+
+
+async def test_the_relay_is_notified_on_commit_only(db: Database) -> None:
+    listener = await asyncpg.connect(asyncpg_dsn(db.url))
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notified.put_nowait(args[2]))
+    try:
+        with pytest.raises(_Rollback):
+            async with db.transaction() as session:
+                await add_event(session, _user_updated())
+                raise _Rollback
+        async with db.transaction() as session:
+            await add_event(session, _user_updated())
+
+        await asyncio.wait_for(notified.get(), timeout=10)
+        # notifications arrive in commit order: had the rolled-back one notified, it would be here too
+        await listener.execute("SELECT 1")
+        assert notified.empty()
+    finally:
+        await listener.close()
+
+
+async def test_a_session_outside_a_service_is_refused(events_db_url: str) -> None:
+    db = Database(events_db_url, service="")
+    try:
+        with pytest.raises(RuntimeError, match="service"):
+            async with db.transaction() as session:
+                await add_event(session, _user_updated())
+    finally:
+        await db.dispose()
