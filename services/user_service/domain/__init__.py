@@ -1,0 +1,1 @@
+"""user-service rules as plain functions: no HTTP here."""

@@ -1,0 +1,104 @@
+"""The RSA key that signs every token, its ``kid`` and its JWKS entry (CONTRACTS.md "Tokens").
+
+Production takes the key from ``JWT_PRIVATE_KEY`` (or ``JWT_PRIVATE_KEY_FILE``).
+Elsewhere, when it is unset, one development key is generated the first time and
+kept at ``var/dev-secrets/jwt_private.pem`` so every process and restart signs
+with the same key.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose.backends.base import Key
+from jose.constants import ALGORITHMS
+from jose.jwk import RSAKey
+
+ALGORITHM = ALGORITHMS.RS256
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEV_KEY_PATH = REPO_ROOT / "var" / "dev-secrets" / "jwt_private.pem"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private: Key = field(repr=False)  # prepared once: python-jose would re-parse a PEM on every signature
+    public_jwk: dict[str, str]
+
+
+def signing_key_from_pem(pem: str | bytes) -> SigningKey:
+    raw = pem.encode() if isinstance(pem, str) else pem
+    private_key = serialization.load_pem_private_key(raw, password=None)
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError("the JWT signing key must be an RSA key")
+    numbers = private_key.public_key().public_numbers()
+    public = {"kty": "RSA", "n": _b64_uint(numbers.n), "e": _b64_uint(numbers.e)}
+    kid = jwk_thumbprint(public)
+    return SigningKey(
+        kid=kid,
+        private=RSAKey(private_key, ALGORITHM),
+        public_jwk={**public, "kid": kid, "use": "sig", "alg": ALGORITHM},
+    )
+
+
+def jwk_thumbprint(public_jwk: dict[str, Any]) -> str:
+    """RFC 7638: SHA-256 over the required members, sorted, without whitespace."""
+    canonical = json.dumps({k: public_jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def jwks(*keys: SigningKey) -> dict[str, list[dict[str, str]]]:
+    return {"keys": [key.public_jwk for key in keys]}
+
+
+def load_signing_key(configured_pem: str | None, dev_key_path: Path = DEV_KEY_PATH) -> SigningKey:
+    """The configured key, else the development key file (created on first use). Blocking: call from a thread."""
+    if configured_pem:
+        return signing_key_from_pem(configured_pem)
+    return signing_key_from_pem(load_or_create_dev_key(dev_key_path))
+
+
+def load_or_create_dev_key(path: Path) -> bytes:
+    """Read the development key, generating it if absent; safe when several processes start at once.
+
+    The key is written to a private temporary file and hard-linked into place:
+    the link either wins (and the file is complete) or fails because another
+    process won, whose key is then read. A reader never sees half a file.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".jwt_private.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(pem)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        try:
+            os.link(tmp_name, path)
+        except FileExistsError:
+            return path.read_bytes()
+        return pem
+    finally:
+        os.unlink(tmp_name)
+
+
+def _b64_uint(value: int) -> str:
+    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
