@@ -1,0 +1,1 @@
+"""HTTP: routers and their schemas. Rules live in ``domain/``."""
