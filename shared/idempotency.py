@@ -30,7 +30,9 @@ Semantics, for a POST carrying the header and a verified caller:
   usual too (there is no verified caller to scope the key by);
 - keys are 1–255 characters (422 otherwise).
 
-Only buffered responses can be remembered; an idempotent route must not stream.
+A route makes its change through ``SessionDep`` (and events through the outbox on
+that session), so they commit with the stored answer. Only buffered responses
+can be remembered; an idempotent route must not stream.
 Stored answers are kept until :func:`purge_idempotency_keys` removes old ones.
 """
 

@@ -249,7 +249,7 @@ def service_settings(user_service_url: str, **overrides: Any) -> ServiceSettings
 
 
 @pytest.fixture
-async def proxy(fake_user_service: FakeUserService) -> AsyncIterator[CountingProxy]:
+async def user_service_proxy(fake_user_service: FakeUserService) -> AsyncIterator[CountingProxy]:
     """A connection-counting proxy in front of the fake user-service."""
     counting = await CountingProxy(int(fake_user_service.url.rsplit(":", 1)[1])).start()
     yield counting

@@ -35,19 +35,19 @@ def make_client(proxy: CountingProxy, clock: FakeClock, *, failure_threshold: in
 
 
 @pytest.fixture
-async def client(proxy: CountingProxy, clock: FakeClock) -> AsyncIterator[ServiceClient]:
-    http = make_client(proxy, clock)
+async def client(user_service_proxy: CountingProxy, clock: FakeClock) -> AsyncIterator[ServiceClient]:
+    http = make_client(user_service_proxy, clock)
     yield http
     await http.aclose()
 
 
 async def test_the_service_token_and_correlation_id_are_passed_on(
-    client: ServiceClient, proxy: CountingProxy, fake_user_service: FakeUserService
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService
 ) -> None:
     cid = context.correlation_id.set("cid-from-the-request")
     try:
-        first = await client.get(f"{proxy.url}/internal/whoami")
-        second = await client.get(f"{proxy.url}/internal/whoami")
+        first = await client.get(f"{user_service_proxy.url}/internal/whoami")
+        second = await client.get(f"{user_service_proxy.url}/internal/whoami")
     finally:
         context.correlation_id.reset(cid)
     assert first.json() == second.json() == {"id": "lesson-service", "role": "service"}
@@ -56,92 +56,96 @@ async def test_the_service_token_and_correlation_id_are_passed_on(
 
 
 async def test_the_token_is_fetched_again_shortly_before_it_expires(
-    client: ServiceClient, proxy: CountingProxy, fake_user_service: FakeUserService, clock: FakeClock
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService, clock: FakeClock
 ) -> None:
-    await client.get(f"{proxy.url}/internal/whoami")
+    await client.get(f"{user_service_proxy.url}/internal/whoami")
     clock.advance(fake_user_service.tokens.ttl_seconds - 120)
-    await client.get(f"{proxy.url}/internal/whoami")
+    await client.get(f"{user_service_proxy.url}/internal/whoami")
     assert fake_user_service.hits["token"] == 1
     clock.advance(90)  # inside the refresh margin
-    await client.get(f"{proxy.url}/internal/whoami")
+    await client.get(f"{user_service_proxy.url}/internal/whoami")
     assert fake_user_service.hits["token"] == 2
 
 
 async def test_a_401_fetches_a_new_token_once(
-    client: ServiceClient, proxy: CountingProxy, fake_user_service: FakeUserService
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService
 ) -> None:
-    await client.get(f"{proxy.url}/internal/whoami")
+    await client.get(f"{user_service_proxy.url}/internal/whoami")
     fake_user_service.revoke_issued_tokens()
-    response = await client.get(f"{proxy.url}/internal/whoami")
+    response = await client.get(f"{user_service_proxy.url}/internal/whoami")
     assert response.status_code == 200
     assert fake_user_service.hits["token"] == 2
     assert fake_user_service.hits["whoami"] == 3  # ok, rejected, ok with the new token
 
 
-async def test_get_is_retried_after_a_connection_failure_but_post_never(proxy: CountingProxy, clock: FakeClock) -> None:
-    proxy.drop_connections = True
-    client = make_client(proxy, clock, failure_threshold=100)  # this test is about retries, not the breaker
+async def test_get_is_retried_after_a_connection_failure_but_post_never(
+    user_service_proxy: CountingProxy, clock: FakeClock
+) -> None:
+    user_service_proxy.drop_connections = True
+    client = make_client(
+        user_service_proxy, clock, failure_threshold=100
+    )  # this test is about retries, not the breaker
     try:
         with pytest.raises(ServiceUnavailable) as failed_get:
-            await client.get(f"{proxy.url}/status", authenticate=False)
-        assert proxy.connections == 3  # one try and two retries
+            await client.get(f"{user_service_proxy.url}/status", authenticate=False)
+        assert user_service_proxy.connections == 3  # one try and two retries
         assert failed_get.value.status_code == 503
         assert "Retry-After" in (failed_get.value.headers or {})
 
         with pytest.raises(ServiceUnavailable):
-            await client.post(f"{proxy.url}/status", authenticate=False)
-        assert proxy.connections == 4
+            await client.post(f"{user_service_proxy.url}/status", authenticate=False)
+        assert user_service_proxy.connections == 4
     finally:
         await client.aclose()
 
 
 async def test_gateway_errors_are_retried_on_get_only(
-    client: ServiceClient, proxy: CountingProxy, fake_user_service: FakeUserService
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService
 ) -> None:
     fake_user_service.status_answers.extend([503, 502])
-    response = await client.get(f"{proxy.url}/status", authenticate=False)
+    response = await client.get(f"{user_service_proxy.url}/status", authenticate=False)
     assert response.status_code == 200
     assert fake_user_service.hits["status GET"] == 3
 
     fake_user_service.status_answers.append(503)
     with pytest.raises(ServiceUnavailable):
-        await client.post(f"{proxy.url}/status", authenticate=False)
+        await client.post(f"{user_service_proxy.url}/status", authenticate=False)
     assert fake_user_service.hits["status POST"] == 1
 
 
 async def test_client_errors_are_returned_not_retried(
-    client: ServiceClient, proxy: CountingProxy, fake_user_service: FakeUserService
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService
 ) -> None:
     fake_user_service.status_answers.append(404)
-    response = await client.get(f"{proxy.url}/status", authenticate=False)
+    response = await client.get(f"{user_service_proxy.url}/status", authenticate=False)
     assert response.status_code == 404
     assert fake_user_service.hits["status GET"] == 1
 
 
-async def test_a_call_over_its_timeout_is_503(client: ServiceClient, proxy: CountingProxy) -> None:
+async def test_a_call_over_its_timeout_is_503(client: ServiceClient, user_service_proxy: CountingProxy) -> None:
     with pytest.raises(ServiceUnavailable):
-        await client.post(f"{proxy.url}/slow", authenticate=False, timeout=0.1)
+        await client.post(f"{user_service_proxy.url}/slow", authenticate=False, timeout=0.1)
 
 
 async def test_an_open_breaker_fails_fast_without_connecting_then_recovers(
-    client: ServiceClient, proxy: CountingProxy, fake_user_service: FakeUserService, clock: FakeClock
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService, clock: FakeClock
 ) -> None:
-    proxy.drop_connections = True
+    user_service_proxy.drop_connections = True
     with pytest.raises(ServiceUnavailable):
-        await client.get(f"{proxy.url}/status", authenticate=False)  # three failed attempts: open
-    breaker = client.breaker_for(proxy.url)
+        await client.get(f"{user_service_proxy.url}/status", authenticate=False)  # three failed attempts: open
+    breaker = client.breaker_for(user_service_proxy.url)
     assert breaker.state is BreakerState.OPEN
-    connections = proxy.connections
+    connections = user_service_proxy.connections
 
     for _ in range(5):
         with pytest.raises(ServiceUnavailable) as rejected:
-            await client.get(f"{proxy.url}/status", authenticate=False)
+            await client.get(f"{user_service_proxy.url}/status", authenticate=False)
         assert rejected.value.headers == {"Retry-After": "10"}
-    assert proxy.connections == connections  # fail-fast: the upstream saw nothing
+    assert user_service_proxy.connections == connections  # fail-fast: the upstream saw nothing
 
-    proxy.drop_connections = False
+    user_service_proxy.drop_connections = False
     clock.advance(10)
-    response = await client.get(f"{proxy.url}/status", authenticate=False)  # the half-open probe
+    response = await client.get(f"{user_service_proxy.url}/status", authenticate=False)  # the half-open probe
     assert response.status_code == 200
     assert breaker.state is BreakerState.CLOSED
-    assert proxy.connections == connections + 1
+    assert user_service_proxy.connections == connections + 1
