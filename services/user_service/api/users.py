@@ -13,8 +13,10 @@ from services.user_service.domain import invites, links, users
 from shared.auth.deps import CurrentUser
 from shared.db import SessionDep
 from shared.errors import NotFound
+from shared.idempotency import IdempotentRoute
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+# POSTs here honour Idempotency-Key: a client retrying an invite gets the same code, not a second invite
+router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=IdempotentRoute)
 
 
 @router.get("/me")

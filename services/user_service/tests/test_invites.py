@@ -179,3 +179,17 @@ async def test_the_bot_redeems_an_invite_for_a_telegram_user_once(client: httpx.
         "/api/v1/auth/telegram", json={**tutor_on_telegram, "invite_code": fresh["code"]}, headers=bot
     )
     assert_error(mismatch, 409, "invite_role_mismatch")
+
+
+async def test_a_retried_invite_with_an_idempotency_key_is_the_same_invite(client: httpx.AsyncClient, api: Api) -> None:
+    tutor = await api.tutor()
+    headers = {**tutor.headers, "Idempotency-Key": "invite-retry-1"}
+    first = await client.post("/api/v1/users/invites", json={"role": "student"}, headers=headers)
+    again = await client.post("/api/v1/users/invites", json={"role": "student"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    student = await api.student_of(tutor)
+    other_body = await client.post(
+        "/api/v1/users/invites", json={"role": "parent", "student_id": student.id}, headers=headers
+    )
+    assert_error(other_body, 422)
