@@ -1,4 +1,4 @@
-"""``python -m shared.runner up|down|status|logs|migrate|env|servers`` — the developer's fleet.
+"""``python -m shared.runner up|down|status|logs|migrate|env|servers|compose-secrets`` — the developer's fleet.
 
 ``make run`` / ``make stop`` / ``make status`` / ``make logs CID=...`` / ``make migrate`` call this.
 Settings may be overridden in ``.env`` at the repository root (see ``.env.example``).
@@ -108,6 +108,14 @@ def cmd_servers(layout: FleetLayout, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compose_secrets(layout: FleetLayout, args: argparse.Namespace) -> int:
+    from shared.runner.compose_secrets import SECRETS_DIR, write_compose_secrets
+
+    names = write_compose_secrets()
+    print(f"{len(names)} secrets in {SECRETS_DIR}/ (existing ones kept): {', '.join(names)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(REPO_ROOT / ".env", override=False)  # the shell wins over .env
     parser = argparse.ArgumentParser(prog="python -m shared.runner", description=__doc__.splitlines()[0])
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     env_parser = sub.add_parser("env", help="a service's environment as shell exports")
     env_parser.add_argument("service")
     sub.add_parser("servers", help="start PostgreSQL, Redis and RabbitMQ where installed but not running")
+    sub.add_parser("compose-secrets", help="create the files under secrets/ that docker compose mounts")
     args = parser.parse_args(argv)
 
     commands = {
@@ -133,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": cmd_migrate,
         "env": cmd_env,
         "servers": cmd_servers,
+        "compose-secrets": cmd_compose_secrets,
     }
     try:
         return commands[args.command](FleetLayout.development(), args)

@@ -51,10 +51,10 @@ def ensure_dev_secrets(directory: Path, specs: Iterable[ServiceSpec]) -> DevSecr
     directory.chmod(0o700)
     client_ids = tuple(spec.name for spec in specs) + EXTRA_CLIENT_IDS
     for client_id in client_ids:
-        _create_once(directory / f"client-secret.{client_id}", new_dev_secret)
+        create_once(directory / f"client-secret.{client_id}", new_dev_secret)
     for spec in specs:
         if spec.has_database:
-            _create_once(directory / f"db-password.{spec.name}", new_dev_secret)
+            create_once(directory / f"db-password.{spec.name}", new_dev_secret)
     return DevSecrets(directory, client_ids)
 
 
@@ -62,14 +62,15 @@ def _read(path: Path) -> str:
     return path.read_text().strip()
 
 
-def _create_once(path: Path, make: Callable[[], str]) -> None:
+def create_once(path: Path, make: Callable[[], str], mode: int = 0o600) -> None:
     """Write ``path`` unless it exists; safe when a developer's ``make run`` and a test run race."""
     if path.exists():
         return
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as handle:
         handle.write(make() + "\n")
+    os.chmod(staging, mode)  # whatever the umask
     try:
         os.link(staging, path)  # atomic, and fails if another process created it first
     except FileExistsError:

@@ -110,9 +110,13 @@ def _postgres_answers(dsn: str) -> bool:
 
     try:
         run_sync(connect())
-        return True
-    except (OSError, asyncpg.PostgresError, TimeoutError):
+    except asyncpg.CannotConnectNowError:
+        return False  # starting up or shutting down
+    except asyncpg.PostgresError:
+        return True  # it answers, but refuses us (e.g. a password is needed): prepare() will say so
+    except (OSError, TimeoutError):
         return False
+    return True
 
 
 def _redis_answers(url: str) -> bool:

@@ -1,0 +1,80 @@
+# RepitBot — everyday commands. `make help` lists them.
+# One venv (.venv) and one lock file (requirements.lock) for the whole repository.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+RUNNER := $(BIN)/python -m shared.runner
+INSTALLED := $(VENV)/.installed
+DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server
+# Lint covers what our tooling owns; extend the list as packages are brought to `ruff format`.
+LINT_PATHS ?= .
+
+.PHONY: help install deps run stop status logs migrate test lint bench create-admin lock clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+install: $(INSTALLED) ## create .venv from requirements.lock and install this repo (editable)
+
+$(INSTALLED): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+deps: ## install PostgreSQL, Redis and RabbitMQ from Debian (needs root)
+	apt-get update && apt-get install -y $(DEBIAN_PACKAGES)
+
+run: install ## start the whole fleet locally under supervisord (idempotent) and print the URLs
+	$(RUNNER) up
+
+stop: ## stop the local fleet (SIGTERM; services drain and flush)
+	@if [ -x $(BIN)/python ]; then $(RUNNER) down; else echo "no venv: nothing is running"; fi
+
+status: install ## servers, processes and readiness of the local fleet
+	$(RUNNER) status
+
+logs: install ## latest log lines; `make logs CID=<correlation id>` shows one request across the fleet
+	$(RUNNER) logs $(if $(CID),--cid '$(CID)')
+
+migrate: install ## create roles and databases, then migrate every service to head
+	$(RUNNER) migrate
+
+test: install ## the whole test suite (real PostgreSQL, RabbitMQ, Redis; prints the slowest tests)
+	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
+	exit $$rc
+
+lint: install ## ruff check + ruff format --check
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+bench: install ## run benchmarks/ (when there are any)
+	@shopt -s nullglob; files=(benchmarks/*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "no benchmarks yet (benchmarks/ is empty)"; exit 0; fi; \
+	for file in "$${files[@]}"; do echo "== $$file"; $(BIN)/python "$$file"; done
+
+# EMAIL, NAME and PASSWORD reach the recipe as environment variables (make exports command-line
+# variables), so no quoting can break and the password never shows in a process list.
+create-admin: install ## create an admin: make create-admin EMAIL=... NAME=... [PASSWORD=...] (else asked)
+	@test -n "$${EMAIL:-}" -a -n "$${NAME:-}" || { echo "usage: make create-admin EMAIL=a@b.c NAME='Full Name' [PASSWORD=...]" >&2; exit 2; }
+	@eval "$$($(RUNNER) env user-service)"; \
+	ADMIN_PASSWORD="$${PASSWORD:-}" $(BIN)/python -m services.user_service.cli create-admin --email "$$EMAIL" --full-name "$$NAME"
+
+lock: ## re-pin requirements.lock from requirements.in in a throwaway venv
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install --quiet --upgrade pip; \
+	"$$tmp/venv/bin/pip" install --quiet -r requirements.in; \
+	"$$tmp/venv/bin/pip" freeze --exclude-editable > requirements.lock; \
+	echo "requirements.lock: $$(wc -l < requirements.lock) pins; run 'make install' to apply"
+
+clean: stop ## remove logs, test-fleet folders and caches (keeps var/dev-secrets and .venv)
+	rm -rf var/log var/run var/supervisord.conf var/test-fleet-*
+	rm -rf .pytest_cache .ruff_cache .mypy_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

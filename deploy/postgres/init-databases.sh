@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# PostgreSQL init for compose: one role and one database per service, each role allowed only
+# its own database (CONNECT revoked from PUBLIC). Idempotent: after adding a service to an
+# existing volume, run it again:
+#   docker compose -f docker-compose.microservices.yml exec postgres /docker-entrypoint-initdb.d/10-repitbot.sh
+# SERVICE_DATABASES lists the databases (the role has the database's name); the role's password
+# is the secret /run/secrets/<database>_password.
+set -euo pipefail
+secrets_dir=${SECRETS_DIR:-/run/secrets}
+
+for database in ${SERVICE_DATABASES:?set SERVICE_DATABASES, e.g. "repitbot_user repitbot_lesson"}; do
+  password=$(cat "$secrets_dir/${database}_password")
+  echo "repitbot: database and role $database"
+  psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" --dbname postgres \
+       -v name="$database" -v password="$password" <<'SQL'
+SELECT format('CREATE ROLE %I', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'name', :'password') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'name') \gexec
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', :'name') \gexec
+SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'name', :'name') \gexec
+SQL
+done

@@ -1,0 +1,107 @@
+"""The files behind ``docker-compose.microservices.yml``'s ``secrets:``, generated from FLEET.
+
+``python -m shared.runner compose-secrets`` (run by ``deploy_final_microservices.sh``
+when a file is missing) writes them under ``secrets/`` (gitignored). Passwords,
+client secrets and the signing key are created once and never replaced; the
+values built from them (database, broker and Redis URLs, SERVICE_ACCOUNTS) are
+rewritten every time, so a new service is added to them. Values are random and
+carry no ``dev-`` prefix: they are fit for ``ENV=production``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.fleet import FLEET, ServiceSpec
+from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, create_once
+from shared.runner.layout import REPO_ROOT
+
+SECRETS_DIR = REPO_ROOT / "secrets"
+# Compose bind-mounts a file secret with its host mode, and the services run as a non-root
+# user: the files are world-readable, the folder (0700) keeps other host users out.
+FILE_MODE = 0o644
+RABBITMQ_USER = "repitbot"
+RABBITMQ_VHOST = "repitbot"
+
+
+def _random() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _rsa_private_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _file_name(client_or_package: str) -> str:
+    return client_or_package.replace("-", "_")
+
+
+class ComposeSecretNames:
+    """The name of every compose secret; the consistency test compares them with the compose file."""
+
+    @staticmethod
+    def database_password(spec: ServiceSpec) -> str:
+        return f"{spec.database_name}_password"  # read by deploy/postgres/init-databases.sh
+
+    @staticmethod
+    def database_url(spec: ServiceSpec) -> str:
+        return f"{spec.package}_database_url"
+
+    @staticmethod
+    def client_secret(client_id: str) -> str:
+        return f"{_file_name(client_id)}_client_secret"
+
+    infrastructure = ("postgres_password", "rabbitmq_password", "rabbitmq_url", "redis_password", "redis_url")
+    user_service = ("service_accounts", "jwt_private_key")
+
+    @classmethod
+    def all(cls, specs: tuple[ServiceSpec, ...] = FLEET) -> set[str]:
+        names = set(cls.infrastructure) | set(cls.user_service)
+        names |= {cls.client_secret(client_id) for client_id in (*(s.name for s in specs), *EXTRA_CLIENT_IDS)}
+        names |= {cls.database_password(s) for s in specs if s.has_database}
+        names |= {cls.database_url(s) for s in specs if s.has_database}
+        return names
+
+
+def write_compose_secrets(directory: Path = SECRETS_DIR, specs: tuple[ServiceSpec, ...] = FLEET) -> list[str]:
+    """Create what is missing, refresh what is derived; returns the file names."""
+    names = ComposeSecretNames
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+
+    def read(name: str) -> str:
+        return (directory / name).read_text().strip()
+
+    def derive(name: str, value: str) -> None:
+        path = directory / name
+        path.write_text(value + "\n")
+        path.chmod(FILE_MODE)
+
+    for name in ("postgres_password", "rabbitmq_password", "redis_password"):
+        create_once(directory / name, _random, FILE_MODE)
+    create_once(directory / "jwt_private_key", _rsa_private_key_pem, FILE_MODE)
+    client_ids = (*(spec.name for spec in specs), *EXTRA_CLIENT_IDS)
+    for client_id in client_ids:
+        create_once(directory / names.client_secret(client_id), _random, FILE_MODE)
+    for spec in specs:
+        if spec.has_database:
+            create_once(directory / names.database_password(spec), _random, FILE_MODE)
+            password = read(names.database_password(spec))
+            derive(
+                names.database_url(spec),
+                f"postgresql://{spec.database_role}:{password}@postgres:5432/{spec.database_name}",
+            )
+    derive("rabbitmq_url", f"amqp://{RABBITMQ_USER}:{read('rabbitmq_password')}@rabbitmq:5672/{RABBITMQ_VHOST}")
+    derive("redis_url", f"redis://:{read('redis_password')}@redis:6379/0")
+    derive(
+        "service_accounts",
+        ",".join(f"{client_id}:{read(names.client_secret(client_id))}" for client_id in client_ids),
+    )
+    return sorted(path.name for path in directory.iterdir() if not path.name.startswith("."))
