@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -41,15 +42,20 @@ class Person:
     role: str
 
 
-def _person_with_roles(*roles: str):  # type: ignore[no-untyped-def]
+def user_id_of(caller: Caller) -> uuid.UUID:
+    """A person's token names their user id; anything else in ``sub`` is not one of our tokens."""
+    try:
+        return uuid.UUID(caller.id)
+    except ValueError:
+        raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
+
+
+def _person_with_roles(*roles: str) -> Callable[[Caller], Awaitable[Person]]:
     admitted = require_roles(*roles)
 
     # a default, not Annotated: with postponed annotations FastAPI could not see the local ``admitted``
     async def person(caller: Caller = Depends(admitted)) -> Person:
-        try:
-            return Person(id=uuid.UUID(caller.id), role=caller.role)
-        except ValueError:
-            raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
+        return Person(id=user_id_of(caller), role=caller.role)
 
     return person
 

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from services.user_service.api.deps import AnyPerson, Now, Settings, Tutor
+from services.user_service.api.deps import AnyPerson, Now, Settings, Tutor, user_id_of
 from services.user_service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.user_service.api.schemas import InviteOut, InviteRequest, ProfileUpdate, StudentOut, UserOut
 from services.user_service.domain import invites, links, users
@@ -69,7 +69,7 @@ async def unlink_student(student_id: uuid.UUID, tutor: Tutor, session: SessionDe
 @router.get("/{user_id}")
 async def read_user(user_id: uuid.UUID, caller: CurrentUser, session: SessionDep) -> UserOut:
     """A user the caller may see (themselves, their students and those students' parents, their children)."""
-    viewer_id = None if caller.is_service else uuid.UUID(caller.id)
+    viewer_id = None if caller.is_service else user_id_of(caller)
     if not await links.can_see(session, viewer_id=viewer_id, viewer_role=caller.role, target_id=user_id):
         raise NotFound("No such user")
     return UserOut.of(await users.get_user(session, user_id))

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.user_service import events
 from services.user_service.models import StudentLink, User
@@ -23,7 +24,7 @@ MAX_PARENTS_PER_STUDENT = 2
 SEES_EVERYONE = frozenset({"admin", "service"})
 
 
-def _active(*conditions: object) -> object:
+def _active(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return and_(StudentLink.unlinked_at.is_(None), *conditions)
 
 
