@@ -49,6 +49,7 @@ class UserServiceSettings(ServiceSettings):
         # A development placeholder is left for the production check below to name.
         if value is None or is_development_secret(value):
             return value
+        value = value.replace("\\n", "\n")  # a PEM squeezed onto one line of an env file
         try:
             key = load_pem_private_key(value.encode(), password=None)
         except (ValueError, TypeError) as exc:

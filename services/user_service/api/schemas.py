@@ -14,7 +14,6 @@ from services.user_service.models import User
 
 # Read once: the set of IANA names from the system database or the tzdata package.
 IANA_TIME_ZONES = frozenset(zoneinfo.available_timezones())
-LANGUAGES = ("en", "ru")
 
 
 def _normalise_email(value: str) -> str:

@@ -74,3 +74,9 @@ def test_the_development_key_is_created_once_even_by_racing_starts(tmp_path: Pat
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["jwt_private.pem"]  # no temporary files left
     assert load_signing_key(None, path).kid == load_signing_key(keys[0].decode()).kid
+
+
+def test_a_key_on_one_line_of_an_env_file_is_accepted(signing_key_pem: str) -> None:
+    one_line = signing_key_pem.strip().replace("\n", "\\n")
+    settings = UserServiceSettings(env="test", jwt_private_key=one_line)
+    assert load_signing_key(settings.jwt_private_key).kid == load_signing_key(signing_key_pem).kid
