@@ -7,7 +7,6 @@ for fault injection.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -20,25 +19,10 @@ from shared.db import Database
 from shared.events.bus import InMemoryBus, RabbitMQBus
 from shared.tables import outbox_events
 from shared.testing import infra
-from shared.testing.events import EventRecorder, wait_for_dead_letters
+from shared.testing.events import EventRecorder, eventually, wait_for_dead_letters
 from shared.testing.tcp_proxy import TcpProxy
 
 FAST_RECONNECT = (0.05, 0.5)
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0, what: str = "") -> None:
-    """Wait until ``check()`` is true (bounded); fail the test otherwise."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                result = check()
-                if isinstance(result, Awaitable):
-                    result = await result
-                if result:
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"not true within {timeout}s: {what or check}")
 
 
 @pytest.fixture

@@ -1,16 +1,566 @@
 """The event bus: a small interface, RabbitMQ in every deployment, in-process for fast unit tests.
 
-Interface the rest of shared/ relies on (see shared/app.py):
+``publish`` sends one envelope and returns once the broker has confirmed it;
+``consume`` subscribes a service to event types once, at start-up. Each
+delivered message is an :class:`IncomingEvent` that the consumer settles
+exactly once: ``ack`` (done), ``retry`` (give it back for another attempt) or
+``dead_letter`` (park it in ``<service>.dead-letter``).
+
+RabbitMQ topology (DESIGN.md §5):
+
+- one durable topic exchange (``repitbot.events``), routing key = event type;
+- per consuming service one durable quorum queue named after the service, bound
+  to the types it handles, with ``x-delivery-limit`` (RabbitMQ 3.10 enforces a
+  delivery limit only on quorum queues) and a dead-letter exchange
+  (``<exchange>.dead-letter``, direct) routing to ``<service>.dead-letter``.
+
+The consumer dead-letters a message itself on its last attempt; the queue's
+delivery limit is the safety net for a consumer that dies mid-message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    ConsumerTag,
+)
+
+from shared.events.envelope import Envelope
+from shared.metrics import BROKER_CONNECTED
+
+log = logging.getLogger(__name__)
+
+
+# --- the interface ----------------------------------------------------------------------
+
+
+class PublishError(Exception):
+    """The broker did not confirm an event; the caller keeps it and retries later."""
+
+
+class BrokerUnavailable(PublishError):
+    """No broker connection right now."""
+
+
+class PublishTimeout(PublishError):
+    """No confirmation within the publish timeout (a hanging or half-dead connection)."""
+
+
+class PublishRejected(PublishError):
+    """The broker refused the message (basic.nack)."""
+
+
+class IncomingEvent(Protocol):
+    """One delivery of one message; settle it exactly once."""
+
+    body: bytes
+    routing_key: str
+    attempt: int  # 1 on the first delivery
+
+    @property
+    def final_attempt(self) -> bool:
+        """True when a failure now must dead-letter rather than retry."""
+        ...
+
+    async def ack(self) -> None: ...
+
+    async def retry(self) -> None: ...
+
+    async def dead_letter(self) -> None: ...
+
+
+OnMessage = Callable[[IncomingEvent], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    async def cancel(self) -> None:
+        """Stop receiving new messages; messages already delivered can still be settled."""
+        ...
+
 
 class EventBus(Protocol):
-    is_connected: bool
-    async def start(self) -> None            # returns at once; connects (and reconnects) in the background
-    async def close(self) -> None
-    async def publish(self, envelope: Envelope) -> None   # publisher-confirmed, raises on timeout/failure
-    async def consume(self, service: str, event_types: Iterable[str],
-                      on_message: Callable[[IncomingEvent], Awaitable[None]]) -> None
+    @property
+    def is_connected(self) -> bool: ...
 
-RabbitMQBus(url, *, service, exchange, delivery_limit, publish_timeout)
-InMemoryBus()
-"""
-# STUB: owned by the events helper — fill in.
+    async def start(self) -> None:
+        """Return at once; connect (and reconnect) in the background."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, envelope: Envelope) -> None:
+        """Publish with a broker confirmation; raise :class:`PublishError` on timeout or failure."""
+        ...
+
+    async def consume(self, service: str, event_types: Iterable[str], on_message: OnMessage) -> Subscription:
+        """Subscribe ``service`` to ``event_types``; safe to call before the broker is reachable."""
+        ...
+
+
+def dead_letter_exchange_name(exchange: str) -> str:
+    return f"{exchange}.dead-letter"
+
+
+def dead_letter_queue_name(service: str) -> str:
+    return f"{service}.dead-letter"
+
+
+# --- RabbitMQ ------------------------------------------------------------------------------
+
+
+class _RabbitIncomingEvent:
+    def __init__(self, message: AbstractIncomingMessage, *, delivery_limit: int) -> None:
+        self._message = message
+        self.body = message.body
+        self.routing_key = message.routing_key or ""
+        # quorum queues count earlier failed deliveries in x-delivery-count
+        previous = (message.headers or {}).get("x-delivery-count") or 0
+        self.attempt = int(str(previous)) + 1
+        self._delivery_limit = delivery_limit
+        self.settled = False
+
+    @property
+    def final_attempt(self) -> bool:
+        return self.attempt >= self._delivery_limit
+
+    async def ack(self) -> None:
+        await self._settle("ack", self._message.ack)
+
+    async def retry(self) -> None:
+        await self._settle("retry", lambda: self._message.reject(requeue=True))
+
+    async def dead_letter(self) -> None:
+        await self._settle("dead_letter", lambda: self._message.reject(requeue=False))
+
+    async def _settle(self, action: str, settle: Callable[[], Awaitable[None]]) -> None:
+        self.settled = True
+        try:
+            await settle()
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            # the channel is gone: the broker redelivers the message on a new one (the inbox absorbs it)
+            log.warning(
+                "could not settle a message; the broker will redeliver it",
+                extra={"action": action, "routing_key": self.routing_key, "error": repr(exc)},
+            )
+
+
+@dataclass(eq=False)
+class _RabbitSubscription:
+    bus: RabbitMQBus
+    service: str
+    event_types: tuple[str, ...]
+    on_message: OnMessage
+    cancelled: bool = False
+    # the live consumer on the current connection, if any
+    queue: AbstractQueue | None = None
+    consumer_tag: ConsumerTag | None = None
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+        await self.bus._cancel(self)
+
+
+@dataclass(eq=False)
+class _Link:
+    """One broker connection and what was set up on it; replaced as a whole when it breaks."""
+
+    connection: AbstractConnection
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    exchange: AbstractExchange | None = None  # on the publisher-confirms channel
+    ready: bool = False
+
+    def mark_lost(self, *_: object) -> None:
+        self.lost.set()
+
+
+class RabbitMQBus:
+    """The bus over RabbitMQ: one connection kept alive by a supervisor task.
+
+    ``start`` returns at once. The supervisor connects with exponential backoff,
+    declares the exchange and every subscription, then waits until the
+    connection (or any of its channels) closes, or a publish times out, and starts
+    over. ``is_connected`` is true only while everything is set up.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        exchange: str = "repitbot.events",
+        delivery_limit: int = 5,
+        publish_timeout: float = 5.0,
+        prefetch: int = 1,
+        heartbeat: int = 15,
+        connect_timeout: float = 5.0,
+        reconnect_backoff: tuple[float, float] = (0.2, 10.0),
+    ) -> None:
+        if delivery_limit < 1:
+            raise ValueError("delivery_limit must be at least 1")
+        self._url = url
+        self._service = service
+        self._exchange_name = exchange
+        self._delivery_limit = delivery_limit
+        self._publish_timeout = publish_timeout
+        # one message at a time per replica by default: handlers see events in order and never race each other
+        self._prefetch = prefetch
+        self._heartbeat = heartbeat
+        self._connect_timeout = connect_timeout
+        self._backoff_initial, self._backoff_max = reconnect_backoff
+        self._subscriptions: list[_RabbitSubscription] = []
+        self._link: _Link | None = None
+        self._setup_lock = asyncio.Lock()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+        BROKER_CONNECTED.labels(service).set(0)
+
+    @property
+    def is_connected(self) -> bool:
+        link = self._link
+        return link is not None and link.ready and not link.lost.is_set() and not link.connection.is_closed
+
+    async def start(self) -> None:
+        if self._supervisor is None:
+            self._closing = False
+            self._supervisor = asyncio.create_task(self._keep_connected(), name=f"rabbitmq-bus-{self._service}")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        await self._drop_link()
+
+    async def publish(self, envelope: Envelope) -> None:
+        link = self._link
+        if link is None or link.exchange is None or not self.is_connected:
+            raise BrokerUnavailable("not connected to the broker")
+        message = aio_pika.Message(
+            body=envelope.to_json(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(envelope.event_id),
+            type=envelope.event_type,
+            correlation_id=envelope.correlation_id,
+            app_id=envelope.producer,
+            timestamp=envelope.occurred_at,
+            headers={"version": envelope.version},
+        )
+        try:
+            # aio-pika can wait forever for a confirm on a dropped connection: bound it
+            async with asyncio.timeout(self._publish_timeout):
+                # not mandatory: an event nobody subscribes to yet is still published
+                await link.exchange.publish(message, routing_key=envelope.event_type, mandatory=False)
+        except TimeoutError as exc:
+            # a connection that cannot confirm in time is suspect: replace it rather than wait for heartbeats
+            link.mark_lost()
+            raise PublishTimeout(f"no confirmation for {envelope.event_type} within {self._publish_timeout}s") from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            raise PublishRejected(f"the broker refused {envelope.event_type}") from exc
+        except (aiormq.exceptions.AMQPError, ConnectionError, OSError, RuntimeError) as exc:
+            link.mark_lost()
+            raise BrokerUnavailable(f"publishing {envelope.event_type} failed: {exc!r}") from exc
+
+    async def consume(self, service: str, event_types: Iterable[str], on_message: OnMessage) -> Subscription:
+        subscription = _RabbitSubscription(self, service, tuple(sorted(set(event_types))), on_message)
+        # under the set-up lock: either the connection being set up sees this subscription, or it is ready
+        async with self._setup_lock:
+            self._subscriptions.append(subscription)
+            link = self._link
+            if link is not None and link.ready:
+                try:
+                    async with asyncio.timeout(self._connect_timeout):
+                        await self._declare_subscription(link, subscription)
+                except Exception as exc:  # the supervisor declares it again on the next connection
+                    log.warning("could not subscribe now; will on reconnect", extra={"error": repr(exc)})
+                    link.mark_lost()
+        return subscription
+
+    # --- the connection supervisor ---
+
+    async def _keep_connected(self) -> None:
+        delay = self._backoff_initial
+        while not self._closing:
+            try:
+                await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker unreachable", extra={"error": repr(exc), "retry_in_s": delay})
+                await self._drop_link()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_max)
+                continue
+            delay = self._backoff_initial
+            link = self._link
+            assert link is not None
+            BROKER_CONNECTED.labels(self._service).set(1)
+            log.info("broker connected", extra={"exchange": self._exchange_name})
+            await link.lost.wait()
+            BROKER_CONNECTED.labels(self._service).set(0)
+            if not self._closing:
+                log.warning("broker connection lost; reconnecting")
+            await self._drop_link()
+
+    async def _connect(self) -> None:
+        async with asyncio.timeout(self._connect_timeout):
+            connection = await aio_pika.connect(
+                self._url,
+                timeout=self._connect_timeout,
+                heartbeat=self._heartbeat,
+                client_properties={"connection_name": self._service},
+            )
+        link = _Link(connection)
+        self._link = link
+        connection.close_callbacks.add(link.mark_lost)
+        async with self._setup_lock, asyncio.timeout(self._connect_timeout):
+            channel = await self._open_channel(link, publisher_confirms=True)
+            link.exchange = await self._declare_exchange(channel)
+            for subscription in list(self._subscriptions):
+                await self._declare_subscription(link, subscription)
+            link.ready = True
+
+    async def _open_channel(self, link: _Link, *, publisher_confirms: bool) -> AbstractChannel:
+        channel = await link.connection.channel(publisher_confirms=publisher_confirms)
+        # a channel the broker closes (e.g. a failed ack) leaves the set-up incomplete: start over
+        channel.close_callbacks.add(link.mark_lost)
+        return channel
+
+    async def _declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        return await channel.declare_exchange(self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+
+    async def _declare_subscription(self, link: _Link, subscription: _RabbitSubscription) -> None:
+        if subscription.cancelled:
+            return
+        channel = await self._open_channel(link, publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        exchange = await self._declare_exchange(channel)
+        dead_letter_exchange = await channel.declare_exchange(
+            dead_letter_exchange_name(self._exchange_name), aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        service = subscription.service
+        dead_letter_queue = await channel.declare_queue(
+            dead_letter_queue_name(service), durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_letter_queue.bind(dead_letter_exchange, routing_key=service)
+        queue = await channel.declare_queue(
+            service,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self._delivery_limit,
+                "x-dead-letter-exchange": dead_letter_exchange.name,
+                "x-dead-letter-routing-key": service,
+            },
+        )
+        for event_type in subscription.event_types:
+            await queue.bind(exchange, routing_key=event_type)
+
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            await self._deliver(subscription, message)
+
+        subscription.consumer_tag = await queue.consume(deliver, no_ack=False)
+        subscription.queue = queue
+
+    async def _deliver(self, subscription: _RabbitSubscription, message: AbstractIncomingMessage) -> None:
+        event = _RabbitIncomingEvent(message, delivery_limit=self._delivery_limit)
+        try:
+            await subscription.on_message(event)
+        except Exception:
+            log.exception("event handler callback failed", extra={"routing_key": event.routing_key})
+        finally:
+            if not event.settled:  # never leave a message unacknowledged on the channel
+                await (event.dead_letter() if event.final_attempt else event.retry())
+
+    async def _cancel(self, subscription: _RabbitSubscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscriptions.remove(subscription)
+        queue, tag = subscription.queue, subscription.consumer_tag
+        subscription.queue = subscription.consumer_tag = None
+        if queue is None or tag is None or not self.is_connected:
+            return
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await queue.cancel(tag)
+        except Exception as exc:  # the connection is going away anyway
+            log.warning("could not cancel a consumer", extra={"error": repr(exc)})
+
+    async def _drop_link(self) -> None:
+        link, self._link = self._link, None
+        for subscription in self._subscriptions:
+            subscription.queue = subscription.consumer_tag = None
+        if link is None:
+            return
+        link.ready = False
+        link.lost.set()
+        try:
+            # closing politely waits for the broker's close-ok, which a hanging peer never sends
+            async with asyncio.timeout(self._connect_timeout):
+                await link.connection.close()
+        except Exception as exc:
+            log.debug("broker connection closed uncleanly", extra={"error": repr(exc)})
+
+
+# --- in-process ------------------------------------------------------------------------
+
+
+@dataclass
+class _MemoryDelivery:
+    body: bytes
+    routing_key: str
+    attempt: int
+
+
+class _MemoryIncomingEvent:
+    def __init__(self, queue: _MemoryQueue, delivery: _MemoryDelivery) -> None:
+        self._queue = queue
+        self._delivery = delivery
+        self.body = delivery.body
+        self.routing_key = delivery.routing_key
+        self.attempt = delivery.attempt
+        self.settled = False
+
+    @property
+    def final_attempt(self) -> bool:
+        return self.attempt >= self._queue.delivery_limit
+
+    async def ack(self) -> None:
+        self.settled = True
+
+    async def retry(self) -> None:
+        self.settled = True
+        self._queue.put(_MemoryDelivery(self.body, self.routing_key, self.attempt + 1))
+
+    async def dead_letter(self) -> None:
+        self.settled = True
+        self._queue.dead_letters.append(self.body)
+
+
+@dataclass(eq=False)
+class _MemoryQueue:
+    """One service's queue, handled one message at a time like RabbitMQBus's default prefetch of 1."""
+
+    bus: InMemoryBus
+    service: str
+    event_types: frozenset[str]
+    on_message: OnMessage
+    delivery_limit: int
+    dead_letters: list[bytes]
+    pending: deque[_MemoryDelivery] = field(default_factory=deque)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    busy: bool = False
+    cancelled: bool = False
+    worker: asyncio.Task[None] | None = None
+
+    def put(self, delivery: _MemoryDelivery) -> None:
+        if delivery.attempt > self.delivery_limit:  # the broker's safety net
+            self.dead_letters.append(delivery.body)
+            return
+        self.pending.append(delivery)
+        self.wakeup.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and not self.busy
+
+    async def run(self) -> None:
+        while not self.cancelled:
+            if not self.pending:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+                continue
+            event = _MemoryIncomingEvent(self, self.pending.popleft())
+            self.busy = True
+            try:
+                await self.on_message(event)
+            except Exception:
+                log.exception("event handler callback failed", extra={"routing_key": event.routing_key})
+            finally:
+                if not event.settled:
+                    await (event.dead_letter() if event.final_attempt else event.retry())
+                self.busy = False
+
+    async def cancel(self) -> None:
+        """Stop taking messages; the one being handled finishes."""
+        self.cancelled = True
+        self.bus._queues.pop(self.service, None)
+        self.wakeup.set()
+
+
+class InMemoryBus:
+    """The bus inside one process: the same publish/consume contract, no broker.
+
+    Messages go through the same JSON bytes as on the wire. ``published`` lists
+    every envelope published; ``dead_letters[service]`` the bodies a service
+    dead-lettered; ``wait_idle()`` waits until every queue is drained.
+    """
+
+    def __init__(self, *, delivery_limit: int = 5) -> None:
+        self.delivery_limit = delivery_limit
+        self.published: list[Envelope] = []
+        self.dead_letters: dict[str, list[bytes]] = {}
+        self._queues: dict[str, _MemoryQueue] = {}
+        self._started = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self._started
+
+    async def start(self) -> None:
+        self._started = True
+
+    async def close(self) -> None:
+        self._started = False
+        queues, self._queues = list(self._queues.values()), {}
+        for queue in queues:
+            await queue.cancel()
+            if queue.worker is not None:
+                queue.worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await queue.worker
+
+    async def publish(self, envelope: Envelope) -> None:
+        if not self._started:
+            raise BrokerUnavailable("the in-memory bus is not started")
+        body = envelope.to_json()
+        self.published.append(envelope)
+        for queue in self._queues.values():
+            if envelope.event_type in queue.event_types:
+                queue.put(_MemoryDelivery(body, envelope.event_type, attempt=1))
+
+    async def consume(self, service: str, event_types: Iterable[str], on_message: OnMessage) -> Subscription:
+        if service in self._queues:
+            raise ValueError(f"{service} already consumes from this bus")
+        queue = _MemoryQueue(
+            bus=self,
+            service=service,
+            event_types=frozenset(event_types),
+            on_message=on_message,
+            delivery_limit=self.delivery_limit,
+            dead_letters=self.dead_letters.setdefault(service, []),
+        )
+        queue.worker = asyncio.create_task(queue.run(), name=f"in-memory-bus-{service}")
+        self._queues[service] = queue
+        return queue
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every published message has been settled (raises TimeoutError)."""
+        async with asyncio.timeout(timeout):
+            while not all(queue.idle for queue in list(self._queues.values())):
+                await asyncio.sleep(0.005)

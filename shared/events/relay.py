@@ -1,8 +1,238 @@
-"""Outbox relay. Interface used by shared/app.py and shared/metrics.py:
+"""The outbox relay: publishes committed outbox rows to the bus (DESIGN.md §5).
 
-OutboxRelay(db: Database, bus: EventBus, *, poll_seconds: float)
-    async start() / async stop()  (stop publishes what is already committed, bounded by a timeout)
-    async publish_pending() -> int   (one pass; tests call it directly)
-    async backlog() -> int           (rows not yet published)
+A pass claims pending rows in ``created_at`` order with ``FOR UPDATE SKIP
+LOCKED`` (so replicas never publish the same row at the same time), publishes
+each with a broker confirmation and marks it ``published_at`` in the same
+transaction. A failed publish leaves the row pending with ``attempts`` and
+``last_error`` updated, and the relay backs off. Delivery is at least once:
+if the commit after a publish fails, the row is published again and the
+consumers' inbox absorbs the duplicate.
+
+The relay wakes on ``LISTEN outbox_events`` (``add_event`` notifies on commit)
+on its own asyncpg connection, reconnected when the database drops it, and
+polls every ``poll_seconds`` in case a notification is missed.
 """
-# STUB: owned by the events helper — fill in.
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy import func, select
+
+from shared.db import Database, asyncpg_dsn
+from shared.events.bus import EventBus, PublishError
+from shared.events.envelope import Envelope
+from shared.events.outbox import NOTIFY_CHANNEL
+from shared.metrics import EVENTS_PUBLISHED
+from shared.tables import outbox_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _PassResult:
+    published: int
+    claimed: int
+    failed: bool
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        poll_seconds: float = 5.0,
+        batch_size: int = 100,
+        retry_backoff: tuple[float, float] = (0.2, 10.0),
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._service = db.service
+        self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._retry_backoff_initial, self._retry_backoff_max = retry_backoff
+        self._stop_timeout = stop_timeout
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._listener_task: asyncio.Task[None] | None = None
+
+    # --- public interface ---
+
+    async def start(self) -> None:
+        if self._loop_task is not None:
+            return
+        self._stopping.clear()
+        self._loop_task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
+        self._listener_task = asyncio.create_task(self._listen(), name=f"outbox-listener-{self._service}")
+
+    async def stop(self) -> None:
+        """Stop the loop after its current pass, then publish what is already committed (bounded)."""
+        self._stopping.set()
+        self._wake.set()
+        listener, self._listener_task = self._listener_task, None
+        if listener is not None:
+            listener.cancel()  # it only wakes the loop; nothing to finish
+            await asyncio.gather(listener, return_exceptions=True)
+        loop_task, self._loop_task = self._loop_task, None
+        if loop_task is not None:
+            # let a pass in progress finish, so its published rows get marked
+            _, still_running = await asyncio.wait({loop_task}, timeout=self._stop_timeout)
+            if still_running:
+                loop_task.cancel()
+            await asyncio.gather(loop_task, return_exceptions=True)
+        try:
+            async with asyncio.timeout(self._stop_timeout):
+                published = await self.publish_pending()
+        except Exception as exc:  # shutting down: the rows stay in the outbox for the next start
+            log.warning("outbox not flushed on stop", extra={"error": repr(exc)})
+        else:
+            if published:
+                log.info("outbox flushed on stop", extra={"published": published})
+
+    async def publish_pending(self) -> int:
+        """One pass: publish pending rows until none is left or a publish fails; returns how many."""
+        return (await self._drain()).published
+
+    async def backlog(self) -> int:
+        """Rows not yet published."""
+        async with self._db.sessionmaker() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(outbox_events).where(outbox_events.c.published_at.is_(None))
+            )
+        return int(count or 0)
+
+    # --- one pass ---
+
+    async def _drain(self) -> _PassResult:
+        """Publish batch after batch until one is not full or a publish fails."""
+        total = _PassResult(published=0, claimed=0, failed=False)
+        while True:
+            batch = await self._publish_batch()
+            total.published += batch.published
+            total.claimed += batch.claimed
+            total.failed = batch.failed
+            if batch.failed or batch.claimed < self._batch_size:
+                return total
+
+    async def _publish_batch(self) -> _PassResult:
+        published_ids: list[uuid.UUID] = []
+        failed = False
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope)
+                    .where(outbox_events.c.published_at.is_(None))
+                    .order_by(outbox_events.c.created_at)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                try:
+                    await self._bus.publish(Envelope.model_validate(row.envelope))
+                except (PublishError, ValueError) as exc:
+                    failed = True
+                    await session.execute(
+                        outbox_events.update()
+                        .where(outbox_events.c.id == row.id)
+                        .values(attempts=outbox_events.c.attempts + 1, last_error=repr(exc)[:2000])
+                    )
+                    if isinstance(exc, PublishError):
+                        # the broker is the problem, not this row: keep the order, retry from here later
+                        log.warning(
+                            "publishing an outbox event failed; will retry",
+                            extra={"event_type": row.event_type, "event_id": str(row.id), "error": repr(exc)},
+                        )
+                        break
+                    # a row that can never be published must not hold up the rest
+                    log.error("outbox row is not a valid envelope", extra={"event_id": str(row.id)})
+                    continue
+                published_ids.append(row.id)
+                EVENTS_PUBLISHED.labels(self._service, row.event_type).inc()
+            if published_ids:
+                await session.execute(
+                    outbox_events.update()
+                    .where(outbox_events.c.id.in_(published_ids))
+                    .values(published_at=func.now(), last_error=None)
+                )
+        return _PassResult(published=len(published_ids), claimed=len(rows), failed=failed)
+
+    # --- the loop ---
+
+    async def _run(self) -> None:
+        delay = self._retry_backoff_initial
+        while not self._stopping.is_set():
+            self._wake.clear()  # a notification arriving during the pass triggers another one
+            try:
+                failed = (await self._drain()).failed
+            except Exception:
+                log.exception("outbox relay pass failed")  # e.g. the database is away
+                failed = True
+            if failed:
+                await self._pause_after_failure(delay)
+                delay = min(delay * 2, self._retry_backoff_max)
+                continue
+            delay = self._retry_backoff_initial
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+    async def _pause_after_failure(self, delay: float) -> None:
+        """Back off, ignoring outbox notifications, but resume as soon as a lost broker is back."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        broker_was_down = not self._bus.is_connected
+        while not self._stopping.is_set() and (remaining := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=min(remaining, 0.05))
+            if broker_was_down and self._bus.is_connected:
+                return
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection open; reconnect when it drops. Polling covers the gaps."""
+        delay = self._retry_backoff_initial
+        while not self._stopping.is_set():
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(
+                    asyncpg_dsn(self._db.url),
+                    timeout=5,
+                    server_settings={"application_name": f"{self._service}-outbox-listener"},
+                )
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _connection: lost.set())
+                await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                self._wake.set()  # rows may have been committed while nobody listened
+                delay = self._retry_backoff_initial
+                await self._watch(connection, lost)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox LISTEN connection failed; polling meanwhile", extra={"error": repr(exc)})
+            finally:
+                if connection is not None:
+                    connection.terminate()
+            if not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                delay = min(delay * 2, self._retry_backoff_max)
+
+    async def _watch(self, connection: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Return when the connection is lost or the relay stops; probe it to notice a silent drop."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), timeout=self._poll_seconds)
+            if lost.is_set():
+                raise ConnectionError("LISTEN connection closed")
+            await connection.execute("SELECT 1", timeout=5)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+

@@ -1,0 +1,142 @@
+"""RabbitMQBus under faults: a hanging broker, a broker down at start-up, a cut connection."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import pytest
+
+from shared.events.bus import BrokerUnavailable, IncomingEvent, PublishTimeout, RabbitMQBus
+from shared.events.catalogue import UserUpdated
+from shared.events.envelope import Envelope
+from shared.testing.events import EventRecorder, eventually
+from shared.testing.tcp_proxy import TcpProxy
+
+pytest_plugins = ["tests.events_fixtures"]
+
+MakeBus = Callable[..., Awaitable[RabbitMQBus]]
+
+
+def _event() -> Envelope:
+    payload = UserUpdated(user_id=uuid.uuid4(), full_name="Ann", timezone="Europe/Moscow", language="ru")
+    return Envelope.wrap(payload, producer="test", correlation_id=uuid.uuid4().hex)
+
+
+class _Inbox:
+    """Collects what a subscription receives and acks it."""
+
+    def __init__(self) -> None:
+        self.event_ids: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def __call__(self, message: IncomingEvent) -> None:
+        self.event_ids.append(str(Envelope.from_json(message.body).event_id))
+        self.arrived.set()
+        await message.ack()
+
+    async def wait_for(self, envelope: Envelope) -> None:
+        await eventually(lambda: str(envelope.event_id) in self.event_ids, what=f"{envelope.event_id} consumed")
+
+
+async def test_publish_into_a_hanging_connection_fails_within_the_timeout_and_recovers(
+    rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    bus = await make_rabbit_bus(rabbit_proxy.rewrite_url(rabbit_url), publish_timeout=0.5)
+    await eventually(lambda: bus.is_connected, what="connected")
+    await bus.publish(_event())
+
+    rabbit_proxy.hang()
+    async with asyncio.timeout(10):  # the bound is the test's: publish must give up long before
+        with pytest.raises(PublishTimeout):
+            await bus.publish(_event())
+        # the suspect connection is dropped, and publishing refuses at once instead of hanging again
+        await eventually(lambda: not bus.is_connected, what="hanging connection given up")
+        with pytest.raises(BrokerUnavailable):
+            await bus.publish(_event())
+
+    rabbit_proxy.restore()
+    await eventually(lambda: bus.is_connected, what="reconnected")
+    after = _event()
+    await bus.publish(after)
+    await recorder.wait_for("user.updated", lambda e: e.event_id == after.event_id)
+
+
+async def test_close_does_not_hang_on_a_hanging_broker(
+    rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus
+) -> None:
+    bus = await make_rabbit_bus(rabbit_proxy.rewrite_url(rabbit_url), connect_timeout=0.5)
+    await bus.consume("hang-close", ["user.updated"], _Inbox())
+    await eventually(lambda: bus.is_connected, what="connected")
+    rabbit_proxy.hang()
+    async with asyncio.timeout(10):
+        await bus.close()
+    assert not bus.is_connected
+
+
+async def test_a_bus_started_while_the_broker_is_unreachable_connects_later_and_consumes(
+    rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus, service: str
+) -> None:
+    rabbit_proxy.cut()
+    bus = await make_rabbit_bus(rabbit_proxy.rewrite_url(rabbit_url))  # start() returns at once
+    inbox = _Inbox()
+    await bus.consume(service, ["user.updated"], inbox)  # declared once the broker is reachable
+    await eventually(lambda: rabbit_proxy.connections_seen >= 2, what="retrying with backoff")
+    assert not bus.is_connected
+    with pytest.raises(BrokerUnavailable):
+        await bus.publish(_event())
+
+    rabbit_proxy.restore()
+    await eventually(lambda: bus.is_connected, what="connected once reachable")
+    event = _event()
+    await bus.publish(event)
+    await inbox.wait_for(event)
+
+
+async def test_consumers_are_declared_again_after_the_connection_is_cut(
+    rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus, service: str
+) -> None:
+    consuming = await make_rabbit_bus(rabbit_proxy.rewrite_url(rabbit_url))
+    publishing = await make_rabbit_bus(rabbit_url)  # straight to the broker
+    inbox = _Inbox()
+    await consuming.consume(service, ["user.updated"], inbox)
+    await eventually(lambda: consuming.is_connected and publishing.is_connected, what="both connected")
+    first = _event()
+    await publishing.publish(first)
+    await inbox.wait_for(first)
+
+    rabbit_proxy.cut()
+    await eventually(lambda: not consuming.is_connected, what="the cut noticed")
+    during_cut = _event()
+    await publishing.publish(during_cut)  # waits in the durable queue
+
+    rabbit_proxy.restore()
+    await eventually(lambda: consuming.is_connected, what="reconnected")
+    after = _event()
+    await publishing.publish(after)
+    await inbox.wait_for(during_cut)
+    await inbox.wait_for(after)
+
+
+def _queues(vhost: str) -> dict[str, str]:
+    exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    out = subprocess.run(
+        [exe, "-q", "list_queues", "-p", vhost, "name", "type", "--no-table-headers"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    return dict(line.split("\t")[:2] for line in out.strip().splitlines() if "\t" in line)
+
+
+async def test_each_service_gets_a_quorum_queue_and_a_dead_letter_queue(
+    rabbit_url: str, make_rabbit_bus: MakeBus, service: str
+) -> None:
+    bus = await make_rabbit_bus(rabbit_url)
+    await bus.consume(service, ["user.updated", "user.registered"], _Inbox())
+    await eventually(lambda: bus.is_connected, what="connected")
+    queues = await asyncio.to_thread(_queues, urlsplit(rabbit_url).path.lstrip("/"))
+    assert queues[service] == "quorum"
+    assert queues[f"{service}.dead-letter"] == "quorum"

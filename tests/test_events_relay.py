@@ -1,0 +1,209 @@
+"""The outbox relay: committed events reach the broker, once each, whatever happens to the connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import func, select, text
+
+from shared.db import Database
+from shared.events.bus import RabbitMQBus
+from shared.events.catalogue import UserUpdated
+from shared.events.envelope import Envelope
+from shared.events.outbox import add_event
+from shared.events.relay import OutboxRelay
+from shared.tables import outbox_events
+from shared.testing.events import EventRecorder, eventually
+from shared.testing.tcp_proxy import TcpProxy
+
+pytest_plugins = ["tests.events_fixtures"]
+
+MakeBus = Callable[..., Awaitable[RabbitMQBus]]
+FAST_RETRY = (0.05, 0.5)
+NEVER_POLL = 60.0  # longer than any wait below: only a NOTIFY can make these relays publish in time
+
+
+def _payload(name: str = "Ann") -> UserUpdated:
+    return UserUpdated(user_id=uuid.uuid4(), full_name=name, timezone="Europe/Moscow", language="ru")
+
+
+async def _add(db: Database, count: int = 1, *, scratch_table: str | None = None) -> list[Envelope]:
+    """Commit ``count`` events in one transaction (with a change to ``scratch_table``, if given)."""
+    async with db.transaction() as session:
+        envelopes = [await add_event(session, _payload(f"user {i}")) for i in range(count)]
+        if scratch_table:
+            await session.execute(text(f"INSERT INTO {scratch_table} (id) VALUES (:id)"), {"id": str(envelopes[0].event_id)})
+    return envelopes
+
+
+def _from(db: Database) -> Callable[[Envelope], bool]:
+    return lambda envelope: envelope.producer == db.service
+
+
+async def _connected_bus(make_bus: MakeBus, url: str) -> RabbitMQBus:
+    bus = await make_bus(url)
+    await eventually(lambda: bus.is_connected, what="bus connected")
+    return bus
+
+
+async def test_a_pass_publishes_pending_events_in_order_and_marks_them(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
+    written = await _add(db, 3)
+    assert await relay.backlog() == 3
+
+    assert await relay.publish_pending() == 3
+    received = await recorder.wait_for_count("user.updated", 3, _from(db))
+    assert [e.event_id for e in received] == [e.event_id for e in written]  # in the order they were added
+    assert received == written
+    assert await relay.backlog() == 0
+    assert await relay.publish_pending() == 0
+
+
+async def test_200_events_written_while_the_broker_connection_is_cut_all_arrive_once_restored(
+    db: Database,
+    scratch_table: str,
+    rabbit_url: str,
+    rabbit_proxy: TcpProxy,
+    make_rabbit_bus: MakeBus,
+    recorder: EventRecorder,
+) -> None:
+    bus = await _connected_bus(make_rabbit_bus, rabbit_proxy.rewrite_url(rabbit_url))
+    relay = OutboxRelay(db, bus, poll_seconds=1.0, retry_backoff=FAST_RETRY)
+    await relay.start()
+    written: list[Envelope] = []
+    try:
+        for i in range(200):
+            if i == 50:
+                rabbit_proxy.cut()
+            written += await _add(db, scratch_table=scratch_table)
+        async with db.transaction() as session:
+            failed_attempts = await session.scalar(select(func.sum(outbox_events.c.attempts)))
+        assert failed_attempts, "the relay never met the cut connection"
+
+        rabbit_proxy.restore()
+        written_ids = {e.event_id for e in written}
+
+        def received_ids() -> set[uuid.UUID]:
+            return {e.event_id for e in recorder.of_type("user.updated", _from(db))}
+
+        await eventually(lambda: received_ids() >= written_ids, timeout=30, what="all 200 events received")
+        # exactly those 200; one whose confirm was lost to the cut may legitimately arrive twice
+        assert received_ids() == written_ids
+        await eventually(lambda: _backlog_is_zero(relay), what="outbox drained")
+    finally:
+        await relay.stop()
+
+
+async def _backlog_is_zero(relay: OutboxRelay) -> bool:
+    return await relay.backlog() == 0
+
+
+async def test_a_failed_publish_keeps_the_row_and_records_why(
+    db: Database, rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    rabbit_proxy.cut()
+    bus = await make_rabbit_bus(rabbit_proxy.rewrite_url(rabbit_url))
+    relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL)
+    [envelope] = await _add(db)
+
+    assert await relay.publish_pending() == 0
+    async with db.transaction() as session:
+        row = (await session.execute(select(outbox_events))).mappings().one()
+    assert row["published_at"] is None and row["attempts"] == 1
+    assert "BrokerUnavailable" in row["last_error"]
+
+    rabbit_proxy.restore()
+    await eventually(lambda: bus.is_connected, what="bus connected")
+    assert await relay.publish_pending() == 1
+    assert (await recorder.wait_for("user.updated", _from(db))).event_id == envelope.event_id
+
+
+async def test_replicas_publishing_at_once_never_publish_a_row_twice(
+    db: Database, events_db_url: str, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    second_db = Database(events_db_url, service=db.service, pool_size=2, max_overflow=0)
+    try:
+        replicas = [
+            OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, batch_size=10),
+            OutboxRelay(second_db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, batch_size=10),
+        ]  # fmt: skip
+        written = await _add(db, 300)
+
+        async def keep_publishing(relay: OutboxRelay) -> int:
+            published = 0
+            while await relay.backlog():
+                published += await relay.publish_pending()
+            return published
+
+        counts = await asyncio.gather(*(keep_publishing(relay) for relay in replicas))
+        assert sum(counts) == 300  # each row was claimed, published and marked by exactly one replica
+        received = await recorder.wait_for_count("user.updated", 300, _from(db))
+        assert {e.event_id for e in received} == {e.event_id for e in written}
+    finally:
+        await second_db.dispose()
+
+
+async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
+    await relay.start()
+    try:
+        await _wait_for_listener(db)
+        [envelope] = await _add(db)
+        await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
+    finally:
+        await relay.stop()
+
+
+async def test_the_listener_reconnects_when_the_database_drops_it(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY)
+    await relay.start()
+    try:
+        first_pid = await _wait_for_listener(db)
+        async with db.transaction() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+        await eventually(lambda: _listener_other_than(db, first_pid), what="a new LISTEN connection")
+        [envelope] = await _add(db)
+        await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
+    finally:
+        await relay.stop()
+
+
+async def test_stop_publishes_what_is_already_committed(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
+    written = await _add(db, 5)
+    await relay.stop()
+    received = await recorder.wait_for_count("user.updated", 5, _from(db))
+    assert {e.event_id for e in received} == {e.event_id for e in written}
+    assert await relay.backlog() == 0
+
+
+async def _listener_pids(db: Database) -> list[int]:
+    async with db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :name AND datname = current_database()"),
+            {"name": f"{db.service}-outbox-listener"},
+        )
+        return list(rows.scalars())
+
+
+async def _listener_other_than(db: Database, pid: int) -> bool:
+    return any(p != pid for p in await _listener_pids(db))
+
+
+async def _wait_for_listener(db: Database) -> int:
+    await eventually(lambda: _has_listener(db), what="the relay's LISTEN connection")
+    return (await _listener_pids(db))[0]
+
+
+async def _has_listener(db: Database) -> bool:
+    return bool(await _listener_pids(db))
