@@ -296,3 +296,14 @@ def test_the_gateway_routes_to_every_domain_service() -> None:
     domain_services = {spec.name for spec in FLEET if spec.package != GATEWAY_PACKAGE}
     missing = domain_services - gateway_route_targets()
     assert not missing, f"the gateway has no route to {sorted(missing)}"
+
+
+# --- documentation -----------------------------------------------------------------------------
+
+
+@spec_params
+def test_every_setting_is_documented_in_env_example(spec: ServiceSpec) -> None:
+    documented = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", (REPO_ROOT / ".env.example").read_text()))
+    settings = {name.upper() for name in settings_class(spec).model_fields}
+    missing = settings - documented
+    assert not missing, f".env.example does not mention {sorted(missing)} ({spec.name})"

@@ -26,7 +26,6 @@ _NOT_OVERRIDES = {"URL"}  # <PACKAGE>_URL names a service's address, not a setti
 def _user_service_extras(secrets: DevSecrets) -> dict[str, str]:
     return {
         "SERVICE_ACCOUNTS": secrets.service_accounts(),
-        "BOT_USERNAME": "repitbot_dev_bot",
     }
 
 
