@@ -117,11 +117,11 @@ class BusHarness:
         self.bus = bus
         self._rabbit_url = rabbit_url
 
-    async def dead_letters(self, service: str, count: int, timeout: float = 10.0) -> list[bytes]:
+    async def dead_letters(self, service: str, count: int) -> list[bytes]:
         if isinstance(self.bus, InMemoryBus):
-            await self.bus.wait_idle(timeout)
+            await self.bus.wait_idle()
             return list(self.bus.dead_letters.get(service, []))
-        return await wait_for_dead_letters(self._rabbit_url, service, count, timeout)
+        return await wait_for_dead_letters(self._rabbit_url, service, count)
 
 
 @pytest.fixture(params=["rabbitmq", "memory"])

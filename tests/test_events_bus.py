@@ -140,3 +140,21 @@ async def test_each_service_gets_a_quorum_queue_and_a_dead_letter_queue(
     queues = await asyncio.to_thread(_queues, urlsplit(rabbit_url).path.lstrip("/"))
     assert queues[service] == "quorum"
     assert queues[f"{service}.dead-letter"] == "quorum"
+
+
+async def test_a_changed_delivery_limit_does_not_keep_the_service_from_consuming(
+    rabbit_url: str, make_rabbit_bus: MakeBus, service: str
+) -> None:
+    first = await make_rabbit_bus(rabbit_url, delivery_limit=3)
+    await first.consume(service, ["user.updated"], _Inbox())
+    await eventually(lambda: first.is_connected, what="connected")
+    await first.close()
+
+    # the next release runs with another limit: the queue keeps its arguments, the service still consumes
+    redeployed = await make_rabbit_bus(rabbit_url, delivery_limit=5)
+    inbox = _Inbox()
+    await redeployed.consume(service, ["user.updated"], inbox)
+    await eventually(lambda: redeployed.is_connected, what="connected despite the old queue arguments")
+    event = _event()
+    await redeployed.publish(event)
+    await inbox.wait_for(event)

@@ -122,7 +122,10 @@ async def test_a_failing_handler_is_retried_a_bounded_number_of_times_then_dead_
     # each failed attempt was rolled back: only the good event left a row, and no inbox row for the poison
     assert [note for _, note in await _rows(db, scratch_table)] == ["good"]
     async with db.transaction() as session:
-        assert await session.scalar(select(inbox_events.c.event_id).where(inbox_events.c.event_id == poison.event_id)) is None
+        assert (
+            await session.scalar(select(inbox_events.c.event_id).where(inbox_events.c.event_id == poison.event_id))
+            is None
+        )
 
 
 async def test_events_a_handler_emits_carry_its_correlation_and_point_back_at_it(
@@ -132,7 +135,9 @@ async def test_events_a_handler_emits_carry_its_correlation_and_point_back_at_it
         user = payload_as(event, UserUpdated)
         await add_event(
             session,
-            UserRegistered(user_id=user.user_id, role="student", full_name=user.full_name, timezone="UTC", language="en"),
+            UserRegistered(
+                user_id=user.user_id, role="student", full_name=user.full_name, timezone="UTC", language="en"
+            ),
         )
 
     await make_consumer(harness.bus, {"user.updated": welcome})

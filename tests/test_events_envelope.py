@@ -78,9 +78,11 @@ def test_envelope_round_trips_through_json_with_utc_times() -> None:
 
 
 def test_naive_times_and_garbage_are_refused() -> None:
-    envelope = Envelope.wrap(StudentLinked(
-        student_id=uuid.uuid4(), principal_id=uuid.uuid4(), relation="tutor", tutor_id=uuid.uuid4()
-    ), producer="user-service", correlation_id="c")
+    envelope = Envelope.wrap(
+        StudentLinked(student_id=uuid.uuid4(), principal_id=uuid.uuid4(), relation="tutor", tutor_id=uuid.uuid4()),
+        producer="user-service",
+        correlation_id="c",
+    )
     raw = envelope.to_dict()
     raw["occurred_at"] = "2026-03-02T15:00:00"  # no offset
     with pytest.raises(ValidationError):

@@ -34,7 +34,9 @@ async def _add(db: Database, count: int = 1, *, scratch_table: str | None = None
     async with db.transaction() as session:
         envelopes = [await add_event(session, _payload(f"user {i}")) for i in range(count)]
         if scratch_table:
-            await session.execute(text(f"INSERT INTO {scratch_table} (id) VALUES (:id)"), {"id": str(envelopes[0].event_id)})
+            await session.execute(
+                text(f"INSERT INTO {scratch_table} (id) VALUES (:id)"), {"id": str(envelopes[0].event_id)}
+            )
     return envelopes
 
 
@@ -163,7 +165,9 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
 async def test_the_listener_reconnects_when_the_database_drops_it(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
-    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY)
+    relay = OutboxRelay(
+        db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY
+    )
     await relay.start()
     try:
         first_pid = await _wait_for_listener(db)

@@ -26,7 +26,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aio_pika
 import aiormq
@@ -348,27 +348,25 @@ class RabbitMQBus:
     async def _declare_subscription(self, link: _Link, subscription: _RabbitSubscription) -> None:
         if subscription.cancelled:
             return
-        channel = await self._open_channel(link, publisher_confirms=False)
-        await channel.set_qos(prefetch_count=self._prefetch)
-        exchange = await self._declare_exchange(channel)
-        dead_letter_exchange = await channel.declare_exchange(
-            dead_letter_exchange_name(self._exchange_name), aio_pika.ExchangeType.DIRECT, durable=True
-        )
         service = subscription.service
-        dead_letter_queue = await channel.declare_queue(
-            dead_letter_queue_name(service), durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dead_letter_queue.bind(dead_letter_exchange, routing_key=service)
-        queue = await channel.declare_queue(
+        dead_letter_exchange = dead_letter_exchange_name(self._exchange_name)
+        await self._declare_queue(link, dead_letter_queue_name(service), {"x-queue-type": "quorum"})
+        await self._declare_queue(
+            link,
             service,
-            durable=True,
-            arguments={
+            {
                 "x-queue-type": "quorum",
                 "x-delivery-limit": self._delivery_limit,
-                "x-dead-letter-exchange": dead_letter_exchange.name,
+                "x-dead-letter-exchange": dead_letter_exchange,
                 "x-dead-letter-routing-key": service,
             },
         )
+        channel = await self._open_channel(link, publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        exchange = await self._declare_exchange(channel)
+        dead_letters = await channel.declare_exchange(dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True)
+        await (await channel.get_queue(dead_letter_queue_name(service))).bind(dead_letters, routing_key=service)
+        queue = await channel.get_queue(service)
         for event_type in subscription.event_types:
             await queue.bind(exchange, routing_key=event_type)
 
@@ -377,6 +375,27 @@ class RabbitMQBus:
 
         subscription.consumer_tag = await queue.consume(deliver, no_ack=False)
         subscription.queue = queue
+
+    async def _declare_queue(self, link: _Link, name: str, arguments: dict[str, Any]) -> None:
+        """Declare a durable queue; one that exists with other arguments is used as it is.
+
+        RabbitMQ refuses to redeclare a queue with different arguments (say, after
+        ``EVENT_DELIVERY_LIMIT`` changed) by closing the channel. Failing here would
+        keep the service unready forever, so the refusal is logged and the existing
+        queue kept; the consumer still enforces the configured limit itself. A
+        throwaway channel, unwatched, takes the refusal.
+        """
+        channel = await link.connection.channel(publisher_confirms=False)
+        try:
+            await channel.declare_queue(name, durable=True, arguments=arguments)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            log.error(
+                "queue exists with other arguments; keeping them (delete the queue or use a policy to change them)",
+                extra={"queue": name, "wanted": arguments, "error": str(exc)},
+            )
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def _deliver(self, subscription: _RabbitSubscription, message: AbstractIncomingMessage) -> None:
         event = _RabbitIncomingEvent(message, delivery_limit=self._delivery_limit)
@@ -495,6 +514,7 @@ class _MemoryQueue:
                 if not event.settled:
                     await (event.dead_letter() if event.final_attempt else event.retry())
                 self.busy = False
+                self.bus._settled.set()
 
     async def cancel(self) -> None:
         """Stop taking messages; the one being handled finishes."""
@@ -516,6 +536,7 @@ class InMemoryBus:
         self.published: list[Envelope] = []
         self.dead_letters: dict[str, list[bytes]] = {}
         self._queues: dict[str, _MemoryQueue] = {}
+        self._settled = asyncio.Event()  # set each time a queue settles a message
         self._started = False
 
     @property
@@ -559,8 +580,9 @@ class InMemoryBus:
         self._queues[service] = queue
         return queue
 
-    async def wait_idle(self, timeout: float = 10.0) -> None:
+    async def wait_idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until every published message has been settled (raises TimeoutError)."""
         async with asyncio.timeout(timeout):
             while not all(queue.idle for queue in list(self._queues.values())):
-                await asyncio.sleep(0.005)
+                self._settled.clear()
+                await self._settled.wait()

@@ -16,7 +16,7 @@ plus an ISO 4217 currency, never floats.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -429,7 +429,6 @@ def payload_as(envelope: Envelope, model: type[P]) -> P:
     """The payload as the model a handler expects, typed: ``payload_as(event, LessonCompleted)``."""
     if (envelope.event_type, envelope.version) != (model.event_type, model.version):
         raise UnknownEvent(
-            f"{model.__name__} reads {model.event_type} v{model.version}, "
-            f"not {envelope.event_type} v{envelope.version}"
+            f"{model.__name__} reads {model.event_type} v{model.version}, not {envelope.event_type} v{envelope.version}"
         )
     return model.model_validate(envelope.payload)

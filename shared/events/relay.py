@@ -207,7 +207,7 @@ class OutboxRelay:
                     server_settings={"application_name": f"{self._service}-outbox-listener"},
                 )
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _connection: lost.set())
+                connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
                 await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self._wake.set()  # rows may have been committed while nobody listened
                 delay = self._retry_backoff_initial
@@ -235,4 +235,3 @@ class OutboxRelay:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
-

@@ -55,7 +55,9 @@ class EventRecorder:
     async def __aenter__(self) -> EventRecorder:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def _record(self, message: AbstractIncomingMessage) -> None:
@@ -74,12 +76,22 @@ class EventRecorder:
         self.events.clear()
         self.unparseable.clear()
 
-    async def wait_for(self, event_type: str, predicate: Predicate | None = None, timeout: float = 10.0) -> Envelope:
+    # (ruff ASYNC109 prefers asyncio.timeout around the call; a bounded wait is the point of these helpers)
+    async def wait_for(
+        self,
+        event_type: str,
+        predicate: Predicate | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> Envelope:
         """The first ``event_type`` event matching ``predicate``, recorded already or arriving within ``timeout``."""
         return (await self.wait_for_count(event_type, 1, predicate, timeout=timeout))[0]
 
     async def wait_for_count(
-        self, event_type: str, count: int, predicate: Predicate | None = None, timeout: float = 10.0
+        self,
+        event_type: str,
+        count: int,
+        predicate: Predicate | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109
     ) -> list[Envelope]:
         """Wait until at least ``count`` matching events were recorded; returns all of them."""
         try:
@@ -93,8 +105,7 @@ class EventRecorder:
         except TimeoutError:
             found = len(self.of_type(event_type, predicate))
             raise AssertionError(
-                f"expected {count} {event_type!r} event(s) within {timeout}s, got {found}; "
-                f"recorded: {self._summary()}"
+                f"expected {count} {event_type!r} event(s) within {timeout}s, got {found}; recorded: {self._summary()}"
             ) from None
 
     async def assert_none(self, event_type: str, predicate: Predicate | None = None, within: float = 1.0) -> None:
@@ -110,7 +121,12 @@ class EventRecorder:
         return ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())) or "nothing"
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0, what: str = "") -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    what: str = "",
+) -> None:
     """Wait until ``check()`` (sync or async) is true, for an event's effect; AssertionError after ``timeout``."""
     try:
         async with asyncio.timeout(timeout):
@@ -125,7 +141,12 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], *, timeout: fl
         raise AssertionError(f"not true within {timeout}s: {what or check}") from None
 
 
-async def wait_for_dead_letters(url: str, service: str, count: int = 1, timeout: float = 10.0) -> list[bytes]:
+async def wait_for_dead_letters(
+    url: str,
+    service: str,
+    count: int = 1,
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> list[bytes]:
     """Take at least ``count`` messages out of ``<service>.dead-letter`` (waiting up to ``timeout``); their bodies."""
     bodies: list[bytes] = []
     connection = await aio_pika.connect(url, timeout=10)

@@ -85,7 +85,9 @@ class TcpProxy:
         if self._loop is not None:
             return self.port
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"tcp-proxy-{self.target_port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"tcp-proxy-{self.target_port}", daemon=True
+        )
         self._thread.start()
         self._server = self._call(self._listen())
         return self.port
@@ -125,7 +127,9 @@ class TcpProxy:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
