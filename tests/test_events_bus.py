@@ -7,15 +7,20 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from prometheus_client import REGISTRY
 
 from shared.events.bus import BrokerUnavailable, IncomingEvent, PublishTimeout, RabbitMQBus
-from shared.events.catalogue import UserUpdated
+from shared.events.catalogue import UserRegistered, UserUpdated
 from shared.events.envelope import Envelope
 from shared.testing.events import EventRecorder, eventually
 from shared.testing.tcp_proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from tests.events_fixtures import BusHarness
 
 pytest_plugins = ["tests.events_fixtures"]
 
@@ -25,6 +30,10 @@ MakeBus = Callable[..., Awaitable[RabbitMQBus]]
 def _event() -> Envelope:
     payload = UserUpdated(user_id=uuid.uuid4(), full_name="Ann", timezone="Europe/Moscow", language="ru")
     return Envelope.wrap(payload, producer="test", correlation_id=uuid.uuid4().hex)
+
+
+def _broker_connected(service: str) -> float | None:
+    return REGISTRY.get_sample_value("broker_connected", {"service": service})
 
 
 class _Inbox:
@@ -41,6 +50,30 @@ class _Inbox:
 
     async def wait_for(self, envelope: Envelope) -> None:
         await eventually(lambda: str(envelope.event_id) in self.event_ids, what=f"{envelope.event_id} consumed")
+
+
+async def test_each_service_receives_the_types_it_subscribed_to_and_nothing_else(
+    harness: BusHarness, service: str
+) -> None:
+    only_updates, everything = _Inbox(), _Inbox()
+    await harness.bus.consume(f"{service}-a", ["user.updated"], only_updates)
+    await harness.bus.consume(f"{service}-b", ["user.updated", "user.registered"], everything)
+    if isinstance(harness.bus, RabbitMQBus):
+        await eventually(lambda: harness.bus.is_connected, what="subscriptions declared")
+    registered = Envelope.wrap(
+        UserRegistered(user_id=uuid.uuid4(), role="tutor", full_name="T", timezone="UTC", language="en"),
+        producer="test",
+        correlation_id="c",
+    )
+    updated = _event()
+
+    await harness.bus.publish(registered)
+    await harness.bus.publish(updated)
+
+    await everything.wait_for(registered)
+    await everything.wait_for(updated)
+    await only_updates.wait_for(updated)
+    assert only_updates.event_ids == [str(updated.event_id)]
 
 
 async def test_publish_into_a_hanging_connection_fails_within_the_timeout_and_recovers(
@@ -90,11 +123,17 @@ async def test_a_bus_started_while_the_broker_is_unreachable_connects_later_and_
     with pytest.raises(BrokerUnavailable):
         await bus.publish(_event())
 
+    assert _broker_connected(service) == 0
+
     rabbit_proxy.restore()
     await eventually(lambda: bus.is_connected, what="connected once reachable")
+    assert _broker_connected(service) == 1
     event = _event()
     await bus.publish(event)
     await inbox.wait_for(event)
+
+    await bus.close()
+    assert not bus.is_connected and _broker_connected(service) == 0
 
 
 async def test_consumers_are_declared_again_after_the_connection_is_cut(

@@ -313,7 +313,6 @@ class RabbitMQBus:
             BROKER_CONNECTED.labels(self._service).set(1)
             log.info("broker connected", extra={"exchange": self._exchange_name})
             await link.lost.wait()
-            BROKER_CONNECTED.labels(self._service).set(0)
             if not self._closing:
                 log.warning("broker connection lost; reconnecting")
             await self._drop_link()
@@ -421,6 +420,7 @@ class RabbitMQBus:
             log.warning("could not cancel a consumer", extra={"error": repr(exc)})
 
     async def _drop_link(self) -> None:
+        BROKER_CONNECTED.labels(self._service).set(0)
         link, self._link = self._link, None
         for subscription in self._subscriptions:
             subscription.queue = subscription.consumer_tag = None
