@@ -11,8 +11,11 @@ BIN := $(VENV)/bin
 RUNNER := $(BIN)/python -m shared.runner
 INSTALLED := $(VENV)/.installed
 DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server
-# Lint covers what our tooling owns; extend the list as packages are brought to `ruff format`.
-LINT_PATHS ?= .
+# `ruff check` covers the whole tree. `ruff format --check` skips the files still waiting for
+# their owners to run `ruff format` on them; take a file off this list once it is formatted.
+FORMAT_PENDING := shared/app.py shared/config.py shared/errors.py shared/fleet.py shared/metrics.py test_microservices_system.py
+empty :=
+comma := ,
 
 .PHONY: help install deps run stop status logs migrate test lint bench create-admin lock clean
 
@@ -51,8 +54,8 @@ test: install ## the whole test suite (real PostgreSQL, RabbitMQ, Redis; prints 
 	exit $$rc
 
 lint: install ## ruff check + ruff format --check
-	$(BIN)/ruff check $(LINT_PATHS)
-	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --extend-exclude '$(subst $(empty) $(empty),$(comma),$(FORMAT_PENDING))' .
 
 bench: install ## run benchmarks/ (when there are any)
 	@shopt -s nullglob; files=(benchmarks/*.py); \

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
+import redis
 
 from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec
-from shared.runner import provision
+from shared.runner import logs, provision, servers
 from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, ensure_dev_secrets
 from shared.runner.environment import service_environment
 from shared.runner.layout import FleetLayout
@@ -191,3 +195,58 @@ def test_vhost_and_exchange_are_provisioned_idempotently() -> None:
         provision.delete_vhost(vhost)
     assert not provision.vhost_exists(vhost)
     provision.delete_vhost(vhost)  # deleting what is gone is fine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_an_installed_server_that_is_not_running_is_started_once() -> None:
+    # A Redis of our own on a free port: the shared servers are never stopped or restarted by tests.
+    port = _free_port()
+    endpoints = replace(ENDPOINTS, redis_url=f"redis://127.0.0.1:{port}")
+    said: list[str] = []
+    try:
+        servers.ensure_servers(endpoints, say=said.append)
+        servers.ensure_servers(endpoints, say=said.append)  # running now: nothing to start
+        assert redis.Redis(port=port).ping()
+        assert [line for line in said if line.startswith("starting")] == [
+            f"starting Redis: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port {port} --save  --appendonly no"
+        ]
+    finally:
+        try:
+            redis.Redis(port=port).shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it exits
+
+
+def test_a_missing_server_is_named_with_the_command_that_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    absent = servers.LocalServer("FakeDB", "127.0.0.1", 1, "no-such-server-binary", ("x",), 1, lambda: False)
+    monkeypatch.setattr(servers, "local_servers", lambda endpoints: (absent,))
+    with pytest.raises(servers.ServerError, match=r"FakeDB not installed; install with: make deps"):
+        servers.ensure_servers(ENDPOINTS)
+
+
+def test_logs_follow_one_correlation_id_across_services_in_time_order(tmp_path: Path) -> None:
+    a, b = ServiceSpec("a-service", "a_service", 8101), ServiceSpec("b-service", "b_service", 8102)
+    layout = replace(FleetLayout.development(), state_dir=tmp_path, specs=(a, b))
+    layout.log_dir.mkdir()
+    layout.log_path(a).write_text(
+        '{"ts": "2026-01-01T00:00:01", "service": "a-service", "correlation_id": "cid-1", "message": "first"}\n'
+        "Traceback (most recent call last): not JSON\n"
+        '{"ts": "2026-01-01T00:00:03", "service": "a-service", "correlation_id": "cid-1", "message": "third"}\n'
+    )
+    layout.log_path(b).write_text(
+        '{"ts": "2026-01-01T00:00:02", "service": "b-service", "correlation_id": "cid-1", "message": "second"}\n'
+        '{"ts": "2026-01-01T00:00:02", "service": "b-service", "correlation_id": "cid-2", "message": "other"}\n'
+    )
+    Path(f"{layout.log_path(b)}.1").write_text(
+        '{"ts": "2026-01-01T00:00:00", "service": "b-service", "correlation_id": "cid-1", "message": "rotated"}\n'
+    )
+
+    lines = logs.lines_for_correlation_id(layout, "cid-1")
+
+    assert [orjson.loads(line)["message"] for line in lines] == ["rotated", "first", "second", "third"]

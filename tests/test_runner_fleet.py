@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+import pytest
 
-from shared.fleet import FLEET, TEST_PORT_OFFSET
+from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec
+from shared.runner import lifecycle
 from shared.runner.layout import FleetLayout
+from shared.runner.servers import Endpoints
 from shared.testing.fleet import TestFleet
 
 
@@ -59,3 +66,34 @@ def test_the_services_were_given_test_resources_only(fleet: TestFleet) -> None:
         assert env["REDIS_URL"].endswith("/15")
     assert fleet.layout.supervisor_socket != dev.supervisor_socket
     assert fleet.rabbit_url.endswith(fleet.layout.vhost)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_service_that_cannot_start_fails_with_the_tail_of_its_log(tmp_path: Path) -> None:
+    # Its own layout: a service whose app does not import, on a free port, with its own vhost and Redis DB.
+    broken = ServiceSpec("broken-service", "broken_service", _free_port(), has_database=False)
+    layout = replace(
+        FleetLayout.for_test_run(f"broken{uuid.uuid4().hex[:6]}"),
+        specs=(broken,),
+        port_offset=0,
+        redis_db=14,
+        state_dir=tmp_path / "fleet",
+        secrets_dir=tmp_path / "secrets",
+    )
+    endpoints = Endpoints.from_environment()
+    try:
+        prepared = lifecycle.prepare(layout, endpoints=endpoints, say=lambda _: None)
+        with pytest.raises(lifecycle.FleetError) as failure:
+            lifecycle.start(prepared, ready_timeout=60, say=lambda _: None)
+    finally:
+        lifecycle.stop(layout)
+        lifecycle.teardown(layout, endpoints)
+    message = str(failure.value)
+    assert message.startswith(f"broken-service on http://127.0.0.1:{broken.port}: supervisord reports it FATAL")
+    assert f"last lines of {layout.log_path(broken)}" in message
+    assert "services.broken_service" in message  # uvicorn's import error, from the service's log
