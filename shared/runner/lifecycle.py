@@ -149,7 +149,7 @@ def wait_ready(layout: FleetLayout, supervisor: Supervisor, *, timeout: float) -
                 except httpx.HTTPError as error:
                     last_answer[name] = f"{type(error).__name__}"
                     continue
-                if response.status_code == 200:
+                if response.status_code == 200 and state == "RUNNING":  # RUNNING: up for startsecs
                     del pending[name]
                 else:
                     last_answer[name] = f"{response.status_code} {response.text[:300]}"
