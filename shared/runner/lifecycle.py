@@ -125,7 +125,7 @@ def start(prepared: PreparedFleet, *, ready_timeout: float = 60, say: Say = prin
     """Write the supervisord config, start (or update) supervisord, wait until every service is ready."""
     supervisor = prepared.supervisor
     if not supervisor.is_running():
-        _refuse_busy_ports(prepared.layout)
+        refuse_busy_ports(prepared.layout)
     supervisor.write_config(prepared.environments)
     supervisor.start()
     say(f"supervisord runs the {prepared.layout.name} fleet ({prepared.layout.supervisor_config})")
@@ -178,7 +178,8 @@ def _last_lines(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _refuse_busy_ports(layout: FleetLayout) -> None:
+def refuse_busy_ports(layout: FleetLayout) -> None:
+    """Fail, naming the holder, when another process listens on one of the fleet's ports."""
     busy = [spec for spec in layout.specs if not _port_free(layout.port(spec))]
     if busy:
         details = "; ".join(

@@ -201,13 +201,16 @@ class Supervisor:
             time.sleep(0.2)
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run(
+        result = subprocess.run(
             [str(VENV_BIN / "supervisorctl"), "-c", str(self.layout.supervisor_config), *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
+            text=True,
             timeout=STOP_WAIT_SECONDS + 30,
             check=False,
         )
+        if result.returncode != 0:
+            raise SupervisorError(f"supervisorctl {' '.join(args)}: {(result.stdout + result.stderr).strip()}")
 
     def processes(self) -> dict[str, dict[str, Any]]:
         """Program name → supervisord's process info (statename, pid, description, ...)."""

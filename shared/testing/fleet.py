@@ -16,6 +16,8 @@ stops supervisord and removes the databases, the vhost and the Redis keys; the
 logs of the last run stay for a post-mortem until the next run starts.
 
 Tests that use it are marked ``fleet`` (``pytest -m "not fleet"`` skips them).
+One test session at a time per machine: the test databases are named per service,
+not per run (a second session would find the ports taken and say so).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def running_test_fleet(run_id: str | None = None) -> Iterator[TestFleet]:
     layout = FleetLayout.for_test_run(run_id or uuid.uuid4().hex[:8])
     endpoints = Endpoints.from_environment()
     sweep_abandoned_runs(endpoints)
+    lifecycle.refuse_busy_ports(layout)  # before anything is dropped: another session may own them
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     (layout.state_dir / _OWNER_FILE).write_text(str(os.getpid()))
     try:
