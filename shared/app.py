@@ -23,7 +23,7 @@ from shared.events import EventHandler
 from shared.events.bus import EventBus, RabbitMQBus
 from shared.events.consumer import EventConsumer
 from shared.events.relay import OutboxRelay
-from shared.fleet import by_name
+from shared.fleet import ServiceSpec, by_name
 from shared.health import router as health_router
 from shared.http import ServiceClient
 from shared.logging import configure_logging
@@ -46,12 +46,15 @@ def create_app(
     clock: Clock = SYSTEM_CLOCK,
     bus: EventBus | None = None,
     title: str | None = None,
+    spec: ServiceSpec | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     """Build a service: settings, logs, errors, health, metrics, DB, events, auth, then its routers.
 
     Every service consumes ``student.linked``/``student.unlinked`` to keep its
-    access links; ``subscriptions`` adds the service's own handlers.
+    access links; ``subscriptions`` adds the service's own handlers. ``spec``
+    (whose migrations ``/ready`` compares with) defaults to the fleet entry
+    named by ``settings.service_name``.
     """
     configure_logging(settings.service_name, settings.log_level)
     handlers: dict[str, EventHandler] = {**ACCESS_LINK_HANDLERS, **(subscriptions or {})}
@@ -65,7 +68,7 @@ def create_app(
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
-        state.schema_heads = head_revisions(by_name(settings.service_name))
+        state.schema_heads = head_revisions(spec or by_name(settings.service_name))
         state.bus = bus or RabbitMQBus(
             settings.rabbitmq_url,
             service=settings.service_name,

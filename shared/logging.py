@@ -44,6 +44,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log is replaced by ours (with correlation ID and user)
     logging.getLogger("uvicorn.access").disabled = True
+    # /ready reads the schema revision through Alembic, which announces itself at INFO every time
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

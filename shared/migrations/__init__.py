@@ -31,6 +31,7 @@ def versions_dir(spec: ServiceSpec) -> Path:
 def alembic_config(spec: ServiceSpec, database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(versions_dir(spec)))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(slug)s")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -51,6 +52,9 @@ def upgrade(spec: ServiceSpec, database_url: str, revision: str = "head") -> Non
 
 
 def head_revisions(spec: ServiceSpec) -> set[str]:
+    """The revisions a service's database must be at; none for a service without migrations."""
+    if not versions_dir(spec).is_dir():
+        return set()
     script = ScriptDirectory.from_config(alembic_config(spec, os.environ.get("DATABASE_URL", "postgresql://")))
     return set(script.get_heads())
 
