@@ -49,46 +49,28 @@ def create_app(
     spec: ServiceSpec | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
-    """Build a service: settings, logs, errors, health, metrics, DB, events, auth, then its routers.
+    """Build a service: settings, logs, errors, health, metrics, auth, DB and events, then its routers.
 
     Every service consumes ``student.linked``/``student.unlinked`` to keep its
     access links; ``subscriptions`` adds the service's own handlers. ``spec``
-    (whose migrations ``/ready`` compares with) defaults to the fleet entry
-    named by ``settings.service_name``.
+    defaults to the fleet entry named by ``settings.service_name``; a service
+    without a database (the gateway) gets no database, outbox or consumer.
     """
     configure_logging(settings.service_name, settings.log_level)
+    spec = spec or by_name(settings.service_name)
     handlers: dict[str, EventHandler] = {**ACCESS_LINK_HANDLERS, **(subscriptions or {})}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        state.db = Database(
-            settings.database_url or "",
-            service=settings.service_name,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
-        state.schema_heads = head_revisions(spec or by_name(settings.service_name))
-        state.bus = bus or RabbitMQBus(
-            settings.rabbitmq_url,
-            service=settings.service_name,
-            exchange=settings.events_exchange,
-            delivery_limit=settings.event_delivery_limit,
-            publish_timeout=settings.publish_timeout_seconds,
-        )
         state.http = ServiceClient(settings, clock=clock)
         state.verifier = TokenVerifier(
             JwksClient(settings.resolved_jwks_url, clock=clock),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
-        state.access = AccessResolver(state.http)
-        state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
-        state.consumer = EventConsumer(state.db, state.bus, service=settings.service_name, handlers=handlers)
-
-        await state.bus.start()  # returns at once; (re)connects in the background
-        await state.consumer.start()
-        await state.relay.start()
+        if spec.has_database:
+            await _start_data_and_events(state)
         for hook in on_startup:
             await hook(app)
         log.info("started", extra={"port": settings.port, "env": settings.env})
@@ -98,12 +80,36 @@ def create_app(
             # uvicorn has stopped accepting and drained requests before this runs (SIGTERM)
             for hook in reversed(on_shutdown):
                 await hook(app)
-            await state.consumer.stop()
-            await state.relay.stop()  # one last pass: publish what is already committed
-            await state.bus.close()
+            if spec.has_database:
+                await state.consumer.stop()
+                await state.relay.stop()  # one last pass: publish what is already committed
+                await state.bus.close()
+                await state.db.dispose()
             await state.http.aclose()
-            await state.db.dispose()
             log.info("stopped")
+
+    async def _start_data_and_events(state: Any) -> None:
+        """The database, and the events that need it: outbox relay, inbox consumer, access links."""
+        state.db = Database(
+            settings.database_url or "",
+            service=settings.service_name,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        state.schema_heads = head_revisions(spec)
+        state.bus = bus or RabbitMQBus(
+            settings.rabbitmq_url,
+            service=settings.service_name,
+            exchange=settings.events_exchange,
+            delivery_limit=settings.event_delivery_limit,
+            publish_timeout=settings.publish_timeout_seconds,
+        )
+        state.access = AccessResolver(state.http)
+        state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
+        state.consumer = EventConsumer(state.db, state.bus, service=settings.service_name, handlers=handlers)
+        await state.bus.start()  # returns at once; (re)connects in the background
+        await state.consumer.start()
+        await state.relay.start()
 
     app = FastAPI(
         title=title or settings.service_name,
