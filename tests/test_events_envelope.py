@@ -54,7 +54,7 @@ def test_every_event_type_of_the_design_has_a_model_and_nothing_else_sneaks_in()
 
 def test_envelope_round_trips_through_json_with_utc_times() -> None:
     moscow = timezone(timedelta(hours=3))
-    payload = LessonCompleted(**_lesson_fields(), grade=5, mastery=80, topic="Fractions")
+    payload = LessonCompleted(**_lesson_fields(), grade=5, mastery="mastered", topic="Fractions")
     envelope = Envelope.wrap(
         payload,
         producer="lesson-service",

@@ -33,6 +33,7 @@ Role = Literal["tutor", "student", "parent", "admin"]
 LinkRelation = Literal["tutor", "parent"]
 LessonType = Literal["regular", "trial", "exam_prep"]
 Attendance = Literal["present", "late", "absent"]
+Mastery = Literal["not_learned", "learned", "mastered"]  # DESIGN.md: topic mastery
 Rarity = Literal["common", "rare", "epic", "legendary"]
 
 
@@ -139,7 +140,7 @@ class LessonCompleted(_Lesson):
 
     attendance: Attendance = "present"
     grade: Grade | None = None
-    mastery: int | None = Field(default=None, ge=0, le=100)  # the tutor's estimate of the topic's mastery, %
+    mastery: Mastery | None = None  # the tutor's judgement of the lesson's topic
 
 
 class LessonMissed(_Lesson):
