@@ -1,0 +1,135 @@
+"""What an operator relies on in every service, checked on user-service as the fleet runs it:
+metrics, JSON logs that follow one request, events that carry its correlation ID,
+health and readiness, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+
+import asyncpg
+import httpx
+
+from shared.fleet import by_name
+from shared.testing.events import eventually
+
+PASSWORD = "correct horse battery staple"
+
+
+async def _register_tutor(client: httpx.AsyncClient, correlation_id: str) -> dict:
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"email": f"ops-{uuid.uuid4().hex[:8]}@example.test", "password": PASSWORD, "full_name": "Ops Tutor"},
+        headers={"X-Correlation-ID": correlation_id},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["x-correlation-id"] == correlation_id
+    return response.json()
+
+
+async def test_metrics_cover_requests_by_route_template_pool_outbox_and_consumer(fleet) -> None:
+    async with fleet.client("user-service") as client:
+        tutor = await _register_tutor(client, f"metrics-{uuid.uuid4().hex[:6]}")
+        me = await client.get(f"/api/v1/users/{tutor['user']['id']}",
+                              headers={"Authorization": f"Bearer {tutor['access_token']}"})
+        assert me.status_code == 200
+        text = (await client.get("/metrics")).text
+
+    # by the route's template, never the raw path (one series per route, not per user)
+    assert 'route="/api/v1/users/{user_id}"' in text
+    assert tutor["user"]["id"] not in text
+    assert 'http_requests_total{method="POST",route="/api/v1/auth/register",service="user-service",status="201"}' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert 'db_pool_connections{service="user-service",state="checked_out"}' in text
+    assert 'outbox_backlog{service="user-service"}' in text
+    assert "events_published_total" in text
+    assert 'broker_connected{service="user-service"} 1.0' in text
+
+
+async def test_one_request_is_traceable_through_logs_and_the_events_it_caused(fleet) -> None:
+    correlation_id = f"trace-{uuid.uuid4().hex}"
+    async with fleet.client("user-service") as client:
+        tutor = await _register_tutor(client, correlation_id)
+
+    database_url = fleet.env["user-service"]["DATABASE_URL"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        envelope = await conn.fetchval(
+            "SELECT envelope FROM outbox_events WHERE event_type = 'user.registered' "
+            "AND envelope->'payload'->>'user_id' = $1",
+            tutor["user"]["id"],
+        )
+    finally:
+        await conn.close()
+    assert json.loads(envelope)["correlation_id"] == correlation_id
+
+    def request_logged() -> bool:
+        return any(correlation_id in line for line in fleet.log_path("user-service").read_text().splitlines())
+
+    await eventually(request_logged, what="the request's log line")
+    lines = [json.loads(line) for line in fleet.log_path("user-service").read_text().splitlines()
+             if correlation_id in line]
+    access = [line for line in lines if line.get("route") == "/api/v1/auth/register"]
+    assert access, lines
+    assert access[0]["service"] == "user-service"
+    assert access[0]["status"] == 201
+    assert {"ts", "level", "message", "correlation_id", "user_id"} <= set(access[0])
+
+
+async def test_health_readiness_and_details(fleet) -> None:
+    async with fleet.client("user-service") as client:
+        assert (await client.get("/health")).json()["status"] == "ok"
+        ready = await client.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": "healthy", "broker": "healthy"}
+        detailed = (await client.get("/health/detailed")).json()
+        assert detailed["status"] == "healthy"
+        assert detailed["checks"]["database"] == "healthy"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
+    """A second user-service process on the fleet's database: SIGTERM ends it only after its
+    shutdown (requests drained, consumer stopped, outbox flushed) has run to the end."""
+    spec = by_name("user-service")
+    port = _free_port()
+    env = {**os.environ, **fleet.env["user-service"], "PORT": str(port)}
+    log_path = tmp_path / "user-service.log"
+    with log_path.open("w") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", spec.app_path, "--host", "127.0.0.1", "--port", str(port),
+            "--timeout-graceful-shutdown", "10",
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            async def answers_ready() -> bool:
+                try:
+                    return (await client.get("/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(answers_ready, timeout=30, what="the second process is ready")
+            await _register_tutor(client, f"sigterm-{uuid.uuid4().hex[:6]}")
+        process.send_signal(signal.SIGTERM)
+        exit_code = await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    # uvicorn re-raises the signal once its graceful shutdown is done, so the exit is "by SIGTERM"
+    assert exit_code in (0, -signal.SIGTERM), log_path.read_text()[-2000:]
+    messages = [json.loads(line).get("message") for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert "stopped" in messages, messages[-10:]  # our lifespan shutdown ran to its end
+    assert messages.index("stopped") < messages.index("Application shutdown complete.")
