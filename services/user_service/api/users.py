@@ -7,13 +7,13 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from services.user_service.api.deps import AnyPerson, Now, Settings, Tutor, user_id_of
-from services.user_service.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 from services.user_service.api.schemas import InviteOut, InviteRequest, ProfileUpdate, StudentOut, UserOut
 from services.user_service.domain import invites, links, users
 from shared.auth.deps import CurrentUser
 from shared.db import SessionDep
 from shared.errors import NotFound
 from shared.idempotency import IdempotentRoute
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 
 # POSTs here honour Idempotency-Key: a client retrying an invite gets the same code, not a second invite
 router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=IdempotentRoute)

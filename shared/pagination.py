@@ -1,6 +1,15 @@
 """Keyset pagination in the fleet's list shape ``{"items": [...], "next_cursor": ...}`` (DESIGN.md §3).
 
 The cursor is opaque to clients: the sort key of the last item, JSON in URL-safe base64.
+A list route asks for one item more than it shows, to know whether a next page exists:
+
+    @router.get("/students")
+    async def list_students(..., limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Page[StudentOut]:
+        rows = await query(limit=limit + 1, after=decode_cursor(cursor))  # keyset: (created_at, id) > after
+        page, more = rows[:limit], len(rows) > limit
+        return Page[StudentOut](
+            items=[...], next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        )
 """
 
 from __future__ import annotations
