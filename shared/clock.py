@@ -1,10 +1,16 @@
-"""Time as a dependency: breakers, limiters and schedulers read a Clock, tests advance a FakeClock."""
+"""Time as a dependency: breakers, limiters and schedulers read a Clock, tests advance a FakeClock.
+
+Routes take the current time as ``now: Now``: the clock given to ``create_app``
+(``app.state.clock``), so a test's FakeClock reaches every route.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
 
 
 class Clock(Protocol):
@@ -40,3 +46,10 @@ class FakeClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def _now(request: Request) -> datetime:
+    return request.app.state.clock.now()
+
+
+Now = Annotated[datetime, Depends(_now)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from services.user_service.api.deps import BotCaller, Issuer, Now, Settings
+from services.user_service.api.deps import BotCaller, Issuer, Settings
 from services.user_service.api.schemas import (
     ClientCredentialsRequest,
     LoginRequest,
@@ -19,6 +19,7 @@ from services.user_service.api.schemas import (
 from services.user_service.domain import tokens, users
 from services.user_service.domain.service_accounts import client_is_authentic
 from services.user_service.models import User
+from shared.clock import Now
 from shared.db import SessionDep
 from shared.errors import Unauthorized
 

@@ -1,11 +1,10 @@
-"""What user-service routes need besides a session: the time, the token issuer, who is calling."""
+"""What user-service routes need besides a session and the time: the token issuer, its settings, who is calling."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,10 +16,6 @@ from shared.auth.deps import Caller, ServiceCaller, require_roles
 from shared.errors import Forbidden, Unauthorized
 
 
-def _now(request: Request) -> datetime:
-    return request.app.state.clock.now()
-
-
 def _issuer(request: Request) -> TokenIssuer:
     return request.app.state.token_issuer
 
@@ -29,7 +24,6 @@ def _settings(request: Request) -> UserServiceSettings:
     return request.app.state.settings
 
 
-Now = Annotated[datetime, Depends(_now)]
 Issuer = Annotated[TokenIssuer, Depends(_issuer)]
 Settings = Annotated[UserServiceSettings, Depends(_settings)]
 
