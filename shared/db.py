@@ -8,15 +8,18 @@ service carries (outbox, inbox, idempotency keys, access links) live on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+from shared.errors import Conflict
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,6 +30,8 @@ NAMING_CONVENTION = {
 }
 
 SHARED_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
+
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 def make_base() -> type[DeclarativeBase]:
@@ -102,3 +107,36 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction commits before the response is sent, so a
 # client that reads right after a write sees it, and a failed commit is an error.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+def unique_violation(exc: IntegrityError) -> str | None:
+    """The unique constraint (or unique index) a statement broke, by name; None for any other integrity error.
+
+    With the naming convention above a ``unique=True`` column's constraint is
+    ``uq_<table>_<column>``.
+    """
+    if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+        return None
+    return getattr(getattr(exc.orig, "driver_exception", None), "constraint_name", None)
+
+
+@contextmanager
+def unique_conflicts(conflicts: Mapping[str, tuple[str, str]]) -> Iterator[None]:
+    """Turn a broken unique constraint named in ``conflicts`` into a 409; other errors pass unchanged.
+
+    ``conflicts`` maps a constraint name to the ``(code, message)`` of its :class:`Conflict`.
+    A failed statement spoils the transaction, so flush inside a savepoint when the
+    caller wants to carry on after the conflict:
+
+        with unique_conflicts({"uq_users_email": ("email_taken", "An account with this email already exists")}):
+            async with session.begin_nested():
+                await session.flush()
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        conflict = conflicts.get(unique_violation(exc) or "")
+        if conflict is None:
+            raise
+        code, message = conflict
+        raise Conflict(message, code=code) from exc

@@ -11,17 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.user_service import events
 from services.user_service.domain import invites
 from services.user_service.domain.passwords import hash_password, needs_rehash, verify_password
 from services.user_service.models import DEFAULT_LANGUAGE, DEFAULT_TIMEZONE, User
+from shared.db import unique_conflicts
 from shared.errors import Conflict, NotFound, Unauthorized
 from shared.events.outbox import add_event
 
-UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+# the 409 for an INSERT that broke the unique email or Telegram id
+DUPLICATE_ACCOUNT = {
+    "uq_users_telegram_id": ("telegram_id_taken", "This Telegram account is already registered"),
+    "uq_users_email": ("email_taken", "An account with this email already exists"),
+}
 
 
 class InvalidCredentials(Unauthorized):
@@ -57,14 +61,9 @@ async def register(
         language=account.language or DEFAULT_LANGUAGE,
     )
     session.add(user)
-    try:
+    with unique_conflicts(DUPLICATE_ACCOUNT):
         async with session.begin_nested():  # a savepoint: the Telegram path recovers from a lost race
             await session.flush()
-    except IntegrityError as exc:
-        duplicate = _duplicate_account_error(exc)
-        if duplicate is None:
-            raise
-        raise duplicate from exc
     await add_event(
         session, events.user_registered(user, tutor_id=invite.tutor_id if invite else None), occurred_at=now
     )
@@ -143,15 +142,3 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     if user is None:
         raise NotFound("No such user")
     return user
-
-
-def _duplicate_account_error(exc: IntegrityError) -> Conflict | None:
-    """The 409 for an INSERT that broke the unique email or Telegram id; None for any other integrity error."""
-    if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
-        return None
-    constraint = getattr(getattr(exc.orig, "driver_exception", None), "constraint_name", None)
-    if constraint == "uq_users_telegram_id":
-        return Conflict("This Telegram account is already registered", code="telegram_id_taken")
-    if constraint == "uq_users_email":
-        return Conflict("An account with this email already exists", code="email_taken")
-    return None
