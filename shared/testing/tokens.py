@@ -11,7 +11,6 @@ Key generation is CPU work, so :meth:`TokenFactory.create` runs it in a thread.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 
 from shared.auth.jwt import ACCESS_TOKEN_TYPE, StaticKeySource
+from shared.auth.keys import b64url, public_jwk
 from shared.clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_ISSUER = "repitbot-user-service"
@@ -33,24 +33,8 @@ def generate_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64url_uint(value: int) -> str:
-    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
 def _compact_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-
-
-def public_jwk(private_key: rsa.RSAPrivateKey) -> dict[str, str]:
-    """The public half as a JWK; ``kid`` is its RFC 7638 thumbprint (as user-service does)."""
-    numbers = private_key.public_key().public_numbers()
-    essentials = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
-    kid = _b64url(hashlib.sha256(_compact_json(essentials)).digest())
-    return {**essentials, "kid": kid, "use": "sig", "alg": "RS256"}
 
 
 class TokenFactory:
@@ -166,14 +150,14 @@ class TokenFactory:
         header = {"alg": "HS256", "typ": "JWT", "kid": self.kid}
         signing_input = self._signing_input(header, self.claims(sub, role))
         signature = hmac.new(self.public_pem, signing_input.encode(), hashlib.sha256).digest()
-        return f"{signing_input}.{_b64url(signature)}"
+        return f"{signing_input}.{b64url(signature)}"
 
     def tampered_token(self, sub: str | uuid.UUID, role: str, **changes: Any) -> str:
         """A validly signed token whose payload is then edited (by default promoted to admin)."""
         header, _, signature = self.make_token(sub, role).split(".")
         original = self.claims(sub, role)
         tampered = {**original, **(changes or {"role": "admin"})}
-        return f"{header}.{_b64url(_compact_json(tampered))}.{signature}"
+        return f"{header}.{b64url(_compact_json(tampered))}.{signature}"
 
     # --- internals ------------------------------------------------------------------------
 
@@ -182,4 +166,4 @@ class TokenFactory:
 
     @staticmethod
     def _signing_input(header: dict[str, Any], claims: dict[str, Any]) -> str:
-        return f"{_b64url(_compact_json(header))}.{_b64url(_compact_json(claims))}"
+        return f"{b64url(_compact_json(header))}.{b64url(_compact_json(claims))}"

@@ -8,21 +8,19 @@ with the same key.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose.backends.base import Key
 from jose.constants import ALGORITHMS
 from jose.jwk import RSAKey
+
+from shared.auth.keys import public_jwk
 
 ALGORITHM = ALGORITHMS.RS256
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -41,20 +39,8 @@ def signing_key_from_pem(pem: str | bytes) -> SigningKey:
     private_key = serialization.load_pem_private_key(raw, password=None)
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise ValueError("the JWT signing key must be an RSA key")
-    numbers = private_key.public_key().public_numbers()
-    public = {"kty": "RSA", "n": _b64_uint(numbers.n), "e": _b64_uint(numbers.e)}
-    kid = jwk_thumbprint(public)
-    return SigningKey(
-        kid=kid,
-        private=RSAKey(private_key, ALGORITHM),
-        public_jwk={**public, "kid": kid, "use": "sig", "alg": ALGORITHM},
-    )
-
-
-def jwk_thumbprint(public_jwk: dict[str, Any]) -> str:
-    """RFC 7638: SHA-256 over the required members, sorted, without whitespace."""
-    canonical = json.dumps({k: public_jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
-    return _b64url(hashlib.sha256(canonical.encode()).digest())
+    public = public_jwk(private_key)
+    return SigningKey(kid=public["kid"], private=RSAKey(private_key, ALGORITHM), public_jwk=public)
 
 
 def jwks(*keys: SigningKey) -> dict[str, list[dict[str, str]]]:
@@ -94,11 +80,3 @@ def load_or_create_dev_key(path: Path) -> bytes:
         return pem
     finally:
         os.unlink(tmp_name)
-
-
-def _b64_uint(value: int) -> str:
-    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from services.user_service.domain.keys import load_or_create_dev_key, load_signing_key
 from services.user_service.settings import UserServiceSettings
+from shared.testing.tokens import TokenFactory
 
 STRONG = "a-production-secret-of-some-length"
 
@@ -80,3 +81,9 @@ def test_a_key_on_one_line_of_an_env_file_is_accepted(signing_key_pem: str) -> N
     one_line = signing_key_pem.strip().replace("\n", "\\n")
     settings = UserServiceSettings(env="test", jwt_private_key=one_line)
     assert load_signing_key(settings.jwt_private_key).kid == load_signing_key(signing_key_pem).kid
+
+
+async def test_our_key_is_published_and_named_as_the_test_tokens_name_theirs() -> None:
+    factory = await TokenFactory.create()
+    signing_key = load_signing_key(factory.private_pem.decode())
+    assert signing_key.public_jwk == factory.public_jwk and signing_key.kid == factory.kid
