@@ -16,8 +16,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.files import create_once
 from shared.fleet import FLEET, ServiceSpec
-from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, create_once
+from shared.runner.dev_secrets import EXTRA_CLIENT_IDS
 from shared.runner.layout import REPO_ROOT
 
 SECRETS_DIR = REPO_ROOT / "secrets"

@@ -10,13 +10,13 @@ user-service keeps its own development signing key in the same folder
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import DEV_SECRET_PREFIX
+from shared.files import create_once
 from shared.fleet import ServiceSpec
 
 # Clients of user-service's client-credentials grant that are not fleet services.
@@ -60,20 +60,3 @@ def ensure_dev_secrets(directory: Path, specs: Iterable[ServiceSpec]) -> DevSecr
 
 def _read(path: Path) -> str:
     return path.read_text().strip()
-
-
-def create_once(path: Path, make: Callable[[], str], mode: int = 0o600) -> None:
-    """Write ``path`` unless it exists; safe when a developer's ``make run`` and a test run race."""
-    if path.exists():
-        return
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(make() + "\n")
-    os.chmod(staging, mode)  # whatever the umask
-    try:
-        os.link(staging, path)  # atomic, and fails if another process created it first
-    except FileExistsError:
-        pass
-    finally:
-        staging.unlink()

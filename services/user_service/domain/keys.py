@@ -8,9 +8,6 @@ with the same key.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from jose.constants import ALGORITHMS
 from jose.jwk import RSAKey
 
 from shared.auth.keys import public_jwk
+from shared.files import create_once
 
 ALGORITHM = ALGORITHMS.RS256
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -55,28 +53,11 @@ def load_signing_key(configured_pem: str | None, dev_key_path: Path = DEV_KEY_PA
 
 
 def load_or_create_dev_key(path: Path) -> bytes:
-    """Read the development key, generating it if absent; safe when several processes start at once.
+    """Read the development key, generating it if absent; safe when several threads or processes start at once."""
+    return create_once(path, _new_private_key_pem)
 
-    The key is written to a private temporary file and hard-linked into place:
-    the link either wins (and the file is complete) or fails because another
-    process won, whose key is then read. A reader never sees half a file.
-    """
-    with contextlib.suppress(FileNotFoundError):
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+
+def _new_private_key_pem() -> bytes:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".jwt_private.", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(pem)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        try:
-            os.link(tmp_name, path)
-        except FileExistsError:
-            return path.read_bytes()
-        return pem
-    finally:
-        os.unlink(tmp_name)
