@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
 
-from shared.auth.keys import b64url, jwk_thumbprint, public_jwk
+from shared.auth.keys import b64url, jwk_thumbprint, new_private_key_pem, private_key_pem, public_jwk
 
 # RFC 7638 §3.1: the example key and its thumbprint
 RFC_7638_KEY = {
@@ -52,3 +53,11 @@ def test_a_token_signed_by_the_key_verifies_with_its_public_jwk(private_key: rsa
 
 def test_b64url_has_no_padding() -> None:
     assert b64url(b"\xff\xfe") == "__4" and b64url(b"") == ""
+
+
+def test_a_new_key_comes_as_an_unencrypted_pkcs8_pem_of_the_size_asked() -> None:
+    pem = new_private_key_pem(3072)
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 3072
+    assert private_key_pem(key) == pem

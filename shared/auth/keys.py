@@ -1,8 +1,9 @@
-"""RSA keys as JWKs (RFC 7517, RFC 7638): the public JWK a signer publishes and the ``kid`` that names it.
+"""RSA signing keys: new ones as PEM, and as JWKs (RFC 7517, RFC 7638) with the ``kid`` that names them.
 
 One computation for user-service, which signs and publishes its keys at
-``/.well-known/jwks.json``, and for the test token factory, so a ``kid`` means
-the same key everywhere (docs/CONTRACTS.md "Tokens").
+``/.well-known/jwks.json``, the compose secret generator and the test token
+factory, so a ``kid`` means the same key everywhere (docs/CONTRACTS.md "Tokens").
+Generating a key is CPU work (tens of milliseconds): off the event loop, run it in a thread.
 """
 
 from __future__ import annotations
@@ -12,9 +13,26 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth.jwt import ALGORITHMS
+
+
+def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def private_key_pem(private_key: rsa.RSAPrivateKey) -> bytes:
+    """The key as an unencrypted PKCS#8 PEM, the form ``JWT_PRIVATE_KEY`` takes."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def new_private_key_pem(bits: int = 2048) -> bytes:
+    """A new RSA key, as PEM."""
+    return private_key_pem(generate_rsa_key(bits))
 
 
 def public_jwk(private_key: rsa.RSAPrivateKey) -> dict[str, str]:

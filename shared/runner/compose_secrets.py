@@ -13,9 +13,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
+from shared.auth.keys import new_private_key_pem
 from shared.files import create_once
 from shared.fleet import FLEET, ServiceSpec
 from shared.runner.dev_secrets import EXTRA_CLIENT_IDS
@@ -34,10 +32,7 @@ def _random() -> str:
 
 
 def _rsa_private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    return new_private_key_pem(3072).decode()
 
 
 def _file_name(client_or_package: str) -> str:

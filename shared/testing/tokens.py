@@ -22,15 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 
 from shared.auth.jwt import ACCESS_TOKEN_TYPE, StaticKeySource
-from shared.auth.keys import b64url, public_jwk
+from shared.auth.keys import b64url, generate_rsa_key, private_key_pem, public_jwk
 from shared.clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_ISSUER = "repitbot-user-service"
 DEFAULT_AUDIENCE = "repitbot"
-
-
-def generate_rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _compact_json(value: Any) -> bytes:
@@ -86,9 +82,7 @@ class TokenFactory:
 
     @property
     def private_pem(self) -> bytes:
-        return self._private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        return private_key_pem(self._private_key)
 
     @property
     def public_pem(self) -> bytes:

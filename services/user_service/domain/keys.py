@@ -17,7 +17,7 @@ from jose.backends.base import Key
 from jose.constants import ALGORITHMS
 from jose.jwk import RSAKey
 
-from shared.auth.keys import public_jwk
+from shared.auth.keys import new_private_key_pem, public_jwk
 from shared.files import create_once
 
 ALGORITHM = ALGORITHMS.RS256
@@ -54,10 +54,4 @@ def load_signing_key(configured_pem: str | None, dev_key_path: Path = DEV_KEY_PA
 
 def load_or_create_dev_key(path: Path) -> bytes:
     """Read the development key, generating it if absent; safe when several threads or processes start at once."""
-    return create_once(path, _new_private_key_pem)
-
-
-def _new_private_key_pem() -> bytes:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    return create_once(path, new_private_key_pem)

@@ -14,12 +14,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
 from services.user_service.app import build_app
 from services.user_service.settings import UserServiceSettings
+from shared.auth.keys import new_private_key_pem
 from shared.fleet import by_name
 from shared.migrations import upgrade
 from shared.testing import infra
@@ -28,13 +27,6 @@ PASSWORD = "correct horse battery staple"
 BOT_SECRET = "bot-secret-for-the-tests"
 LESSON_SERVICE_SECRET = "lesson-secret-for-the-tests"
 BOT_USERNAME = "RepitTestBot"
-
-
-def new_rsa_private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +54,7 @@ def rabbit_url(run_id: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def signing_key_pem() -> str:
-    return await asyncio.to_thread(new_rsa_private_key_pem)
+    return (await asyncio.to_thread(new_private_key_pem)).decode()
 
 
 @pytest.fixture(scope="session")
