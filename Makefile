@@ -57,10 +57,16 @@ lint: install ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --extend-exclude '$(subst $(empty) $(empty),$(comma),$(FORMAT_PENDING))' .
 
-bench: install ## run benchmarks/ (when there are any)
-	@shopt -s nullglob; files=(benchmarks/*.py); \
-	if [ $${#files[@]} -eq 0 ]; then echo "no benchmarks yet (benchmarks/ is empty)"; exit 0; fi; \
-	for file in "$${files[@]}"; do echo "== $$file"; $(BIN)/python "$$file"; done
+# Installs wrk and nginx from Debian when missing (root only; on a systemd machine Debian's nginx
+# package also starts a system nginx on :80, which the bench does not use).
+bench: install ## gateway benchmark: direct vs nginx vs gateway with wrk, ~2 min; BENCH_QUICK=1 for a smoke run
+	@missing=(); for tool in wrk nginx; do \
+	  command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing+=($$tool); done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "make bench needs $${missing[*]}: apt-get install -y $${missing[*]} (as root)" >&2; exit 2; fi; \
+	  echo "installing $${missing[*]} from Debian"; DEBIAN_FRONTEND=noninteractive apt-get install -y $${missing[*]}; \
+	fi
+	$(BIN)/python -m benchmarks.gateway
 
 # EMAIL, NAME and PASSWORD reach the recipe as environment variables (make exports command-line
 # variables), so no quoting can break and the password never shows in a process list.

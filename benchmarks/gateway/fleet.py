@@ -1,0 +1,101 @@
+"""The bench fleet: the runner's own lifecycle with a layout of its own, beside any other fleet.
+
+A developer's fleet uses ports 8000-8008, databases ``repitbot_<svc>``, vhost
+``repitbot`` and Redis database 0; a test run uses 18000-18008,
+``repitbot_test_<svc>``, ``repitbot_test_<run id>`` and database 15. The bench
+takes ports +20000 (28000-28008), ``repitbot_bench_<svc>``, vhost
+``repitbot_bench`` and Redis database 14, with supervisord and logs under
+``var/bench-fleet/``, so it disturbs neither. Like a test run it starts from
+empty databases and removes its databases, vhost and Redis keys at the end.
+One bench at a time per machine: a second finds the ports taken and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import psutil
+
+from shared.fleet import ServiceSpec
+from shared.runner import lifecycle
+from shared.runner.layout import VAR_DIR, FleetLayout
+from shared.runner.servers import Endpoints
+from shared.runner.supervisor import Supervisor
+
+BENCH_PORT_OFFSET = 20_000
+BENCH_REDIS_DB = 14
+BENCH_VHOST = "repitbot_bench"
+BENCH_STATE_DIR = VAR_DIR / "bench-fleet"
+READY_TIMEOUT_SECONDS = float(os.environ.get("REPITBOT_READY_TIMEOUT", 90))
+_OWNER_FILE = "owner.pid"  # the bench process that runs this fleet
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+class BenchLayout(FleetLayout):
+    """The test layout's shape with databases of its own (``repitbot_bench_<svc>``).
+
+    ``FleetLayout`` knows two database namings (development, test); the bench needs a
+    third so a test session running at the same time keeps its databases.
+    """
+
+    def database_name(self, spec: ServiceSpec) -> str:
+        return spec.database_name.replace("repitbot_", "repitbot_bench_", 1)
+
+
+def bench_layout() -> BenchLayout:
+    return BenchLayout(
+        name="bench",
+        env="test",
+        port_offset=BENCH_PORT_OFFSET,
+        test_databases=False,  # superseded by BenchLayout.database_name
+        vhost=BENCH_VHOST,
+        redis_db=BENCH_REDIS_DB,
+        state_dir=BENCH_STATE_DIR,
+    )
+
+
+@contextmanager
+def running_bench_fleet(overrides: Mapping[str, str]) -> Iterator[lifecycle.PreparedFleet]:
+    """Start the bench fleet with per-service setting ``overrides``; stop it and remove its data after."""
+    layout = bench_layout()
+    endpoints = Endpoints.from_environment()
+    _clean_up_abandoned_run(layout, endpoints)
+    lifecycle.refuse_busy_ports(layout)  # before anything is dropped: another bench may own them
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    (layout.state_dir / _OWNER_FILE).write_text(str(os.getpid()))
+    try:
+        prepared = lifecycle.prepare(layout, endpoints=endpoints, overrides=overrides, fresh_databases=True, say=say)
+        lifecycle.start(prepared, ready_timeout=READY_TIMEOUT_SECONDS, say=say)
+        yield prepared
+    finally:
+        try:
+            lifecycle.stop(layout)
+        finally:
+            lifecycle.teardown(layout, endpoints)
+            (layout.state_dir / _OWNER_FILE).unlink(missing_ok=True)
+            say(f"bench fleet stopped and its data removed; logs kept in {layout.log_dir}")
+
+
+def _clean_up_abandoned_run(layout: FleetLayout, endpoints: Endpoints) -> None:
+    """Stop a bench fleet whose bench process was killed before it could clean up."""
+    if Supervisor(layout).pid() is None:
+        return
+    owner = _owner_pid(layout)
+    if owner is not None and owner != os.getpid() and psutil.pid_exists(owner):
+        raise lifecycle.FleetError(f"another bench (pid {owner}) is running its fleet; wait for it to finish")
+    say("stopping the fleet of an earlier bench that did not finish")
+    lifecycle.stop(layout)
+    lifecycle.teardown(layout, endpoints)
+
+
+def _owner_pid(layout: FleetLayout) -> int | None:
+    try:
+        return int((layout.state_dir / _OWNER_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None

@@ -1,0 +1,60 @@
+"""What one benchmark run does: load shape, durations and the paced rate, from ``BENCH_*`` variables.
+
+Every target gets the same wrk threads, connections and duration, so the rows of
+the table compare like with like. ``BENCH_QUICK=1`` shortens every phase for a
+smoke run of the harness; its figures are too short to quote.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    threads: int = 2  # wrk -t
+    connections: int = 64  # wrk -c for the throughput runs
+    duration_seconds: int = 10  # wrk -d for each target's throughput run
+    warmup_seconds: int = 3  # discarded run before each target's throughput run
+    paced_rate: int = 300  # requests per second across all connections in the paced runs
+    paced_connections: int = 16  # enough that a connection is rarely busy when its turn comes
+    paced_duration_seconds: int = 15  # ~4,500 samples at 300 req/s: p99 rests on ~45 of them
+    nginx_workers: int = 1  # the gateway is one process too
+    nginx_keepalive: int = 64  # idle upstream connections nginx keeps per worker
+    quick: bool = False
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> BenchSettings:
+        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        defaults = cls.quick_defaults() if quick else cls()
+
+        def number(name: str, default: int) -> int:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            value = int(raw)
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive integer, not {raw!r}")
+            return value
+
+        return cls(
+            threads=number("BENCH_THREADS", defaults.threads),
+            connections=number("BENCH_CONNECTIONS", defaults.connections),
+            duration_seconds=number("BENCH_DURATION", defaults.duration_seconds),
+            warmup_seconds=number("BENCH_WARMUP", defaults.warmup_seconds),
+            paced_rate=number("BENCH_RATE", defaults.paced_rate),
+            paced_connections=number("BENCH_PACED_CONNECTIONS", defaults.paced_connections),
+            paced_duration_seconds=number("BENCH_PACED_DURATION", defaults.paced_duration_seconds),
+            nginx_workers=number("BENCH_NGINX_WORKERS", defaults.nginx_workers),
+            nginx_keepalive=number("BENCH_NGINX_KEEPALIVE", defaults.nginx_keepalive),
+            quick=quick,
+        )
+
+    @classmethod
+    def quick_defaults(cls) -> BenchSettings:
+        return cls(duration_seconds=3, warmup_seconds=1, paced_duration_seconds=3, quick=True)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

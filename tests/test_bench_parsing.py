@@ -1,0 +1,190 @@
+"""The gateway benchmark's own arithmetic: wrk's output → numbers → ratios. No wrk, no fleet, no timing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gateway.gateway import parse_settings_list
+from benchmarks.gateway.nginx import NginxPlan, render_config
+from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, Comparison, TargetResult
+from benchmarks.gateway.settings import BenchSettings
+from benchmarks.gateway.wrk import (
+    ERROR_KINDS,
+    PERCENTILES,
+    REPORT_SCRIPT,
+    WrkError,
+    WrkResult,
+    WrkRunner,
+    parse_wrk_output,
+)
+
+# wrk 4.1.0 (Debian) with lua/report.lua against a local server, copied verbatim
+THROUGHPUT_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:39123/
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.06ms    0.85ms   6.77ms   73.60%
+    Req/Sec     1.29k    57.23     1.43k    81.82%
+  1410 requests in 1.10s, 2.62MB read
+Requests/sec:   1282.62
+Transfer/sec:      2.38MB
+BENCH_RESULT {"requests":1410,"duration_us":1099315,"bytes":2745270,"errors":{"connect":0,"read":0,"write":0,"status":0,"timeout":0},"latency_us":{"min":673,"mean":3060.2,"stdev":852.2,"max":6772,"p50":3021,"p75":3592,"p90":4109,"p99":5413,"p99.9":6615}}
+"""
+
+# the same with lua/paced.lua (-- 50 per thread, 2 threads) on a path that answers 404
+PACED_404_OUTPUT = """\
+Running 2s test @ http://127.0.0.1:39123/nope
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   406.35us    1.08ms   9.80ms   96.02%
+    Req/Sec    50.20      5.32    60.00     72.50%
+  201 requests in 2.00s, 102.07KB read
+  Non-2xx or 3xx responses: 201
+Requests/sec:    100.30
+Transfer/sec:     50.94KB
+BENCH_RESULT {"requests":201,"duration_us":2003924,"bytes":104520,"errors":{"connect":0,"read":0,"write":0,"status":201,"timeout":0},"latency_us":{"min":140,"mean":406.4,"stdev":1083.6,"max":9797,"p50":192,"p75":231,"p90":415,"p99":5177,"p99.9":9797}}
+"""
+
+
+def test_throughput_output_becomes_requests_rate_and_percentiles_in_ms() -> None:
+    result = parse_wrk_output(THROUGHPUT_OUTPUT)
+
+    assert result.requests == 1410
+    assert result.duration_seconds == pytest.approx(1.099315)
+    assert result.requests_per_second == pytest.approx(1410 / 1.099315)
+    assert result.bytes_read == 2745270
+    assert result.error_count == 0
+    assert result.latency_ms == pytest.approx(
+        {
+            "min": 0.673,
+            "mean": 3.0602,
+            "stdev": 0.8522,
+            "max": 6.772,
+            "p50": 3.021,
+            "p75": 3.592,
+            "p90": 4.109,
+            "p99": 5.413,
+            "p99.9": 6.615,
+        }
+    )
+
+
+def test_error_answers_are_counted_not_hidden() -> None:
+    result = parse_wrk_output(PACED_404_OUTPUT)
+
+    assert result.errors == {"connect": 0, "read": 0, "write": 0, "status": 201, "timeout": 0}
+    assert result.error_count == 201
+    assert result.requests_per_second == pytest.approx(100.3, abs=0.1)
+
+
+def test_the_result_as_json_keeps_the_rate_and_milliseconds() -> None:
+    as_dict = parse_wrk_output(THROUGHPUT_OUTPUT).as_dict()
+
+    assert as_dict["requests_per_second"] == pytest.approx(1282.6, abs=0.1)
+    assert as_dict["latency_ms"]["p99"] == 5.413
+
+
+@pytest.mark.parametrize(
+    "output, complaint",
+    [
+        (THROUGHPUT_OUTPUT.replace("BENCH_RESULT ", "SOMETHING "), "no BENCH_RESULT line"),
+        (THROUGHPUT_OUTPUT + PACED_404_OUTPUT, "2 BENCH_RESULT line"),
+        ('BENCH_RESULT {"requests": 3}\n', "unreadable BENCH_RESULT line"),
+        ("BENCH_RESULT {not json\n", "unreadable BENCH_RESULT line"),
+    ],
+)
+def test_output_without_one_readable_result_line_is_an_error(output: str, complaint: str) -> None:
+    with pytest.raises(WrkError, match=complaint):
+        parse_wrk_output(output)
+
+
+def test_report_script_prints_every_percentile_the_parser_reads() -> None:
+    listed = re.search(r"local percentiles = \{([^}]*)\}", REPORT_SCRIPT.read_text())
+    assert listed is not None
+    assert tuple(f"p{value.strip()}" for value in listed.group(1).split(",")) == PERCENTILES
+
+
+def test_paced_command_splits_the_rate_over_the_threads() -> None:
+    runner = WrkRunner("wrk", threads=2)
+
+    command = runner.paced_command("http://127.0.0.1:1/x", "TOKEN", connections=16, seconds=15, rate=300)
+
+    assert command[:4] == ["wrk", "-t2", "-c16", "-d15s"]
+    assert command[-3:] == ["http://127.0.0.1:1/x", "--", "150"]
+    assert "Authorization: Bearer TOKEN" in command
+
+
+def test_wrk_never_gets_more_threads_than_connections() -> None:
+    command = WrkRunner("wrk", threads=4).throughput_command("http://h/x", "T", connections=2, seconds=1)
+
+    assert "-t2" in command
+
+
+def _target(key: str, requests: int, p50_ms: float, p99_ms: float) -> TargetResult:
+    """A target whose throughput and paced runs both took 10 s with these figures."""
+    run = WrkResult(
+        requests=requests,
+        duration_seconds=10.0,
+        bytes_read=0,
+        errors=dict.fromkeys(ERROR_KINDS, 0),
+        latency_ms={"min": 0.1, "mean": p50_ms, "stdev": 1.0, "max": p99_ms, "p50": p50_ms, "p99": p99_ms},
+    )
+    return TargetResult(key, key, "http://127.0.0.1:1/x", throughput=run, paced=run)
+
+
+def test_comparison_gives_ratios_and_added_latency_against_direct() -> None:
+    direct = _target(DIRECT, requests=10_000, p50_ms=1.0, p99_ms=2.0)
+    nginx = _target(NGINX, requests=8_000, p50_ms=1.5, p99_ms=2.5)
+    gateway = _target(GATEWAY, requests=6_000, p50_ms=3.0, p99_ms=6.5)
+
+    comparison = Comparison.of({DIRECT: direct, NGINX: nginx, GATEWAY: gateway})
+
+    assert comparison.nginx_vs_direct == pytest.approx(0.8)
+    assert comparison.gateway_vs_direct == pytest.approx(0.6)
+    assert comparison.gateway_vs_nginx == pytest.approx(0.75)
+    assert comparison.added_ms[GATEWAY]["paced p99"] == pytest.approx(4.5)
+    assert comparison.added_ms[NGINX]["throughput p50"] == pytest.approx(0.5)
+
+
+def test_comparison_without_the_gateway_says_not_available() -> None:
+    direct = _target(DIRECT, requests=10_000, p50_ms=1.0, p99_ms=2.0)
+    missing = TargetResult(GATEWAY, GATEWAY, None, problems=["not in the tree yet"])
+
+    comparison = Comparison.of({DIRECT: direct, GATEWAY: missing})
+
+    assert comparison.gateway_vs_direct is None
+    assert comparison.gateway_vs_nginx is None
+    assert comparison.added_ms[GATEWAY]["paced p99"] is None
+
+
+def test_settings_from_the_environment_and_quick_mode() -> None:
+    assert BenchSettings.from_environment({}) == BenchSettings()
+    assert BenchSettings.from_environment({"BENCH_CONNECTIONS": "32"}).connections == 32
+    quick = BenchSettings.from_environment({"BENCH_QUICK": "1", "BENCH_RATE": "100"})
+    assert quick.quick and quick.duration_seconds < BenchSettings().duration_seconds and quick.paced_rate == 100
+    with pytest.raises(ValueError, match="BENCH_THREADS"):
+        BenchSettings.from_environment({"BENCH_THREADS": "0"})
+
+
+def test_gateway_settings_list() -> None:
+    assert parse_settings_list("rate_limit_per_minute=5, LOG_LEVEL=WARNING") == {
+        "RATE_LIMIT_PER_MINUTE": "5",
+        "LOG_LEVEL": "WARNING",
+    }
+    assert parse_settings_list("") == {}
+    with pytest.raises(ValueError, match="NAME=value"):
+        parse_settings_list("oops")
+
+
+def test_nginx_config_keeps_upstream_connections_alive() -> None:
+    config = render_config(NginxPlan(prefix=Path("/tmp/b"), listen_port=4000, upstream_port=28001, keepalive=32))
+
+    assert "server 127.0.0.1:28001;" in config
+    assert "keepalive 32;" in config
+    assert "proxy_http_version 1.1;" in config
+    assert 'proxy_set_header Connection "";' in config
+    assert "listen 127.0.0.1:4000;" in config
+    assert "pid /tmp/b/nginx.pid;" in config
