@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import pytest
@@ -11,7 +12,7 @@ from fastapi import Depends, FastAPI
 
 from shared import context
 from shared.auth.deps import Caller, CurrentUser, ServiceCaller, require_roles
-from shared.auth.jwt import JwksClient, StaticKeySource, TokenVerifier
+from shared.auth.jwt import JwksClient, StaticKeySource, TokenVerifier, access_token_claims
 from shared.clock import FakeClock
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.testing.tokens import TokenFactory
@@ -210,3 +211,20 @@ async def test_the_verification_cache_is_bounded(tokens: TokenFactory) -> None:
     for _ in range(5):
         await verifier.verify(tokens.make_token(uuid.uuid4(), "tutor"))
     assert len(verifier._verified) == 3
+
+
+def test_access_token_claims_are_the_contracts_set() -> None:
+    issued_at = datetime(2026, 3, 2, 15, 0, 0, 900000, tzinfo=UTC)
+
+    def claims() -> dict[str, Any]:
+        ttl = timedelta(minutes=15)
+        return access_token_claims(
+            "telegram-bot", "service", issuer="iss", audience="aud", issued_at=issued_at, ttl=ttl
+        )
+
+    first, second = claims(), claims()
+    assert len(first["jti"]) == 32 and first.pop("jti") != second.pop("jti")
+    iat = int(issued_at.timestamp())
+    assert first == {
+        "sub": "telegram-bot", "role": "service", "iss": "iss", "aud": "aud", "iat": iat, "exp": iat + 900, "typ": "access",
+    }  # fmt: skip

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -38,6 +39,22 @@ ALGORITHMS = ("RS256",)  # fixed here; the token's header never chooses
 ROLES = frozenset({"tutor", "student", "parent", "admin", "service"})
 REQUIRED_CLAIMS = ("sub", "role", "iss", "aud", "exp")
 ACCESS_TOKEN_TYPE = "access"
+
+
+def access_token_claims(
+    subject: str, role: str, *, issuer: str, audience: str, issued_at: datetime, ttl: timedelta
+) -> dict[str, Any]:
+    """The claims of an access token, as user-service issues them and :class:`TokenVerifier` checks them."""
+    return {
+        "sub": subject,
+        "role": role,
+        "iss": issuer,
+        "aud": audience,
+        "iat": int(issued_at.timestamp()),
+        "exp": int((issued_at + ttl).timestamp()),
+        "jti": uuid.uuid4().hex,
+        "typ": ACCESS_TOKEN_TYPE,
+    }
 
 
 @dataclass(frozen=True, slots=True)

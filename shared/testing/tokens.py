@@ -15,13 +15,14 @@ import hashlib
 import hmac
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 
-from shared.auth.jwt import ACCESS_TOKEN_TYPE, StaticKeySource
+from shared.auth.jwt import StaticKeySource, access_token_claims
 from shared.auth.keys import b64url, generate_rsa_key, private_key_pem, public_jwk
 from shared.clock import SYSTEM_CLOCK, Clock
 
@@ -94,17 +95,14 @@ class TokenFactory:
 
     def claims(self, sub: str | uuid.UUID, role: str, /, **overrides: Any) -> dict[str, Any]:
         """Access-token claims; an override set to None removes that claim."""
-        now = int(self.clock.now().timestamp())
-        claims: dict[str, Any] = {
-            "sub": str(sub),
-            "role": role,
-            "iss": self.issuer,
-            "aud": self.audience,
-            "iat": now,
-            "exp": now + self.ttl_seconds,
-            "jti": uuid.uuid4().hex,
-            "typ": ACCESS_TOKEN_TYPE,
-        }
+        claims = access_token_claims(
+            str(sub),
+            role,
+            issuer=self.issuer,
+            audience=self.audience,
+            issued_at=self.clock.now(),
+            ttl=timedelta(seconds=self.ttl_seconds),
+        )
         claims.update(overrides)
         return {name: value for name, value in claims.items() if value is not None}
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.user_service.domain.keys import ALGORITHM, SigningKey
 from services.user_service.models import RefreshToken, User
+from shared.auth.jwt import access_token_claims
 from shared.errors import Unauthorized
 
 SERVICE_ROLE = "service"
@@ -47,16 +48,9 @@ class TokenIssuer:
     refresh_ttl: timedelta
 
     def access_token(self, subject: str, role: str, now: datetime) -> str:
-        claims = {
-            "sub": subject,
-            "role": role,
-            "iss": self.issuer,
-            "aud": self.audience,
-            "iat": int(now.timestamp()),
-            "exp": int((now + self.access_ttl).timestamp()),
-            "jti": uuid.uuid4().hex,
-            "typ": "access",
-        }
+        claims = access_token_claims(
+            subject, role, issuer=self.issuer, audience=self.audience, issued_at=now, ttl=self.access_ttl
+        )
         return jwt.encode(claims, self.signing_key.private, algorithm=ALGORITHM, headers={"kid": self.signing_key.kid})
 
     @property
