@@ -70,20 +70,23 @@ class Unprocessable(ApiError):
     status_code, code = 422, "validation_error"
 
 
-class TooManyRequests(ApiError):
-    status_code, code = 429, "rate_limited"
+class _RetryLater(ApiError):
+    """An answer the client may retry after ``retry_after`` seconds (at least 1), said in ``Retry-After``."""
 
     def __init__(self, message: str, *, retry_after: int, **kw: Any) -> None:
         kw["headers"] = {**(kw.get("headers") or {}), "Retry-After": str(max(1, retry_after))}
         super().__init__(message, **kw)
 
 
-class ServiceUnavailable(ApiError):
+class TooManyRequests(_RetryLater):
+    status_code, code = 429, "rate_limited"
+
+
+class ServiceUnavailable(_RetryLater):
     status_code, code = 503, "service_unavailable"
 
     def __init__(self, message: str, *, retry_after: int = 5, **kw: Any) -> None:
-        kw["headers"] = {**(kw.get("headers") or {}), "Retry-After": str(max(1, retry_after))}
-        super().__init__(message, **kw)
+        super().__init__(message, retry_after=retry_after, **kw)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -101,6 +104,10 @@ def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def _api_error_response(exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
 _HTTP_CODES = {
@@ -131,7 +138,7 @@ def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+        return _api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,12 +159,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable: %s", type(exc).__name__)
-        return error_response(503, "service_unavailable", "A dependency is unavailable, try again", headers={"Retry-After": "5"})
+        return _api_error_response(ServiceUnavailable("A dependency is unavailable, try again"))
 
     @app.exception_handler(DBAPIError)
     async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
-            return error_response(503, "service_unavailable", "The database is unavailable, try again", headers={"Retry-After": "5"})
+            return _api_error_response(ServiceUnavailable("The database is unavailable, try again"))
         log.exception("database error")
         return error_response(500, "internal_error", "Internal error")
 

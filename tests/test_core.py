@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.config import ServiceSettings, secret
-from shared.errors import Conflict, install_error_handlers
+from shared.errors import Conflict, ServiceUnavailable, TooManyRequests, install_error_handlers
 from shared.middleware import RequestContextMiddleware
 
 
@@ -133,3 +133,32 @@ async def test_oversized_bodies_get_413_declared_or_streamed() -> None:
 
         r = await c.post("/items", content=chunks(), headers={"content-type": "application/json"})
         assert r.status_code == 413
+
+
+async def test_answers_to_retry_later_say_when_in_retry_after() -> None:
+    app = _app()
+
+    @app.get("/limited")
+    async def limited() -> None:
+        raise TooManyRequests("Slow down", retry_after=0, headers={"X-RateLimit-Limit": "10"})
+
+    @app.get("/down")
+    async def down() -> None:
+        raise ServiceUnavailable("Try again", retry_after=30)
+
+    @app.get("/unreachable")
+    async def unreachable() -> None:
+        raise ConnectionRefusedError("redis")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://probe") as c:
+        r = await c.get("/limited")
+        assert (r.status_code, r.headers["retry-after"], r.headers["x-ratelimit-limit"]) == (429, "1", "10")
+        _assert_error_shape(r.json(), "rate_limited")
+        r = await c.get("/down")
+        assert (r.status_code, r.headers["retry-after"]) == (503, "30")
+        r = await c.get("/unreachable")
+        assert (r.status_code, r.headers["retry-after"]) == (503, "5")
+        assert (
+            _assert_error_shape(r.json(), "service_unavailable")["message"] == "A dependency is unavailable, try again"
+        )
