@@ -86,25 +86,22 @@ async def _record_link_state(
 
 
 async def on_student_linked(session: AsyncSession, envelope: Envelope) -> None:
-    link = payload_as(envelope, StudentLinked)
-    await _record_link_state(
-        session,
-        principal_id=link.principal_id,
-        student_id=link.student_id,
-        relation=link.relation,
-        active=True,
-        observed_at=envelope.occurred_at,
-    )
+    await _record_link_event(session, envelope, payload_as(envelope, StudentLinked), active=True)
 
 
 async def on_student_unlinked(session: AsyncSession, envelope: Envelope) -> None:
-    link = payload_as(envelope, StudentUnlinked)
+    await _record_link_event(session, envelope, payload_as(envelope, StudentUnlinked), active=False)
+
+
+async def _record_link_event(
+    session: AsyncSession, envelope: Envelope, link: StudentLinked | StudentUnlinked, *, active: bool
+) -> None:
     await _record_link_state(
         session,
         principal_id=link.principal_id,
         student_id=link.student_id,
         relation=link.relation,
-        active=False,
+        active=active,
         observed_at=envelope.occurred_at,
     )
 
