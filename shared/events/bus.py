@@ -119,6 +119,18 @@ def dead_letter_queue_name(service: str) -> str:
     return f"{service}.dead-letter"
 
 
+async def _hand_over(on_message: OnMessage, event: _RabbitIncomingEvent | _MemoryIncomingEvent) -> None:
+    """Give one delivery to the subscriber. One it leaves unsettled (it raised, or forgot) is retried,
+    or dead-lettered on its final attempt: a message is never left unacknowledged on the channel."""
+    try:
+        await on_message(event)
+    except Exception:
+        log.exception("event handler callback failed", extra={"routing_key": event.routing_key})
+    finally:
+        if not event.settled:
+            await (event.dead_letter() if event.final_attempt else event.retry())
+
+
 # --- RabbitMQ ------------------------------------------------------------------------------
 
 
@@ -397,14 +409,7 @@ class RabbitMQBus:
                 await channel.close()
 
     async def _deliver(self, subscription: _RabbitSubscription, message: AbstractIncomingMessage) -> None:
-        event = _RabbitIncomingEvent(message, delivery_limit=self._delivery_limit)
-        try:
-            await subscription.on_message(event)
-        except Exception:
-            log.exception("event handler callback failed", extra={"routing_key": event.routing_key})
-        finally:
-            if not event.settled:  # never leave a message unacknowledged on the channel
-                await (event.dead_letter() if event.final_attempt else event.retry())
+        await _hand_over(subscription.on_message, _RabbitIncomingEvent(message, delivery_limit=self._delivery_limit))
 
     async def _cancel(self, subscription: _RabbitSubscription) -> None:
         with contextlib.suppress(ValueError):
@@ -507,12 +512,8 @@ class _MemoryQueue:
             event = _MemoryIncomingEvent(self, self.pending.popleft())
             self.busy = True
             try:
-                await self.on_message(event)
-            except Exception:
-                log.exception("event handler callback failed", extra={"routing_key": event.routing_key})
+                await _hand_over(self.on_message, event)
             finally:
-                if not event.settled:
-                    await (event.dead_letter() if event.final_attempt else event.retry())
                 self.busy = False
                 self.bus._settled.set()
 
