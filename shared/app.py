@@ -2,6 +2,8 @@
 
     settings = UserServiceSettings()
     app = create_app(settings, routers=[auth.router, users.router], subscriptions=HANDLERS)
+
+and gets settings, logs, errors, health, metrics, auth, the database and events from here.
 """
 
 from __future__ import annotations

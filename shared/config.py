@@ -103,9 +103,7 @@ class ServiceSettings(BaseSettings):
             if value is None or is_development_secret(str(value)):
                 weak.append(name.upper())
         if weak:
-            raise ValueError(
-                "ENV=production refuses development or missing secrets: " + ", ".join(sorted(weak))
-            )
+            raise ValueError("ENV=production refuses development or missing secrets: " + ", ".join(sorted(weak)))
         return self
 
 
