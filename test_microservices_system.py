@@ -46,8 +46,15 @@ class Scenario:
     ids: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
 
-    def call(self, method: str, path: str, body: Any = None, *, as_user: str | None = None,
-             headers: dict[str, str] | None = None) -> Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        as_user: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base_url.rstrip("/") + path, data=data, method=method)
         request.add_header("Accept", "application/json")
@@ -90,9 +97,14 @@ def step_fleet_is_up(s: Scenario) -> str:
 
 def step_tutor_registers(s: Scenario) -> str:
     body = s.expect(
-        s.call("POST", "/api/v1/auth/register",
-               {"email": s.email("tutor"), "password": PASSWORD, "full_name": "Anna Petrovna", "language": "ru"}),
-        201, "register the tutor")
+        s.call(
+            "POST",
+            "/api/v1/auth/register",
+            {"email": s.email("tutor"), "password": PASSWORD, "full_name": "Anna Petrovna", "language": "ru"},
+        ),
+        201,
+        "register the tutor",
+    )
     if body["user"]["role"] != "tutor":
         raise StepFailed(f"a user registered without an invite is a tutor, got {body['user']['role']}")
     s.tokens["tutor"], s.refresh_tokens["tutor"] = body["access_token"], body["refresh_token"]
@@ -101,16 +113,21 @@ def step_tutor_registers(s: Scenario) -> str:
 
 
 def step_tutor_logs_in_and_refreshes(s: Scenario) -> str:
-    body = s.expect(s.call("POST", "/api/v1/auth/login", {"email": s.email("tutor"), "password": PASSWORD}),
-                    200, "log in")
+    body = s.expect(
+        s.call("POST", "/api/v1/auth/login", {"email": s.email("tutor"), "password": PASSWORD}), 200, "log in"
+    )
     first_refresh = body["refresh_token"]
     rotated = s.expect(s.call("POST", "/api/v1/auth/refresh", {"refresh_token": first_refresh}), 200, "refresh")
     if rotated["refresh_token"] == first_refresh:
         raise StepFailed("refresh must rotate the refresh token")
-    s.expect(s.call("POST", "/api/v1/auth/refresh", {"refresh_token": first_refresh}), 401,
-             "reusing a rotated refresh token")
-    s.expect(s.call("POST", "/api/v1/auth/refresh", {"refresh_token": rotated["refresh_token"]}), 401,
-             "the family is revoked after reuse")
+    s.expect(
+        s.call("POST", "/api/v1/auth/refresh", {"refresh_token": first_refresh}), 401, "reusing a rotated refresh token"
+    )
+    s.expect(
+        s.call("POST", "/api/v1/auth/refresh", {"refresh_token": rotated["refresh_token"]}),
+        401,
+        "the family is revoked after reuse",
+    )
     s.tokens["tutor"] = body["access_token"]
     return "rotation and reuse detection hold"
 
@@ -124,23 +141,37 @@ def step_me(s: Scenario) -> str:
 
 
 def step_student_joins_by_invite(s: Scenario) -> str:
-    invite = s.expect(s.call("POST", "/api/v1/users/invites", {"role": "student"}, as_user="tutor"),
-                      201, "tutor invites a student")
+    invite = s.expect(
+        s.call("POST", "/api/v1/users/invites", {"role": "student"}, as_user="tutor"), 201, "tutor invites a student"
+    )
     if not invite["deep_link"].endswith(invite["code"]):
         raise StepFailed(f"deep link should carry the code: {invite}")
     body = s.expect(
-        s.call("POST", "/api/v1/auth/register",
-               {"email": s.email("student"), "password": PASSWORD, "full_name": "Petya Ivanov",
-                "invite_code": invite["code"]}),
-        201, "student registers with the invite")
+        s.call(
+            "POST",
+            "/api/v1/auth/register",
+            {
+                "email": s.email("student"),
+                "password": PASSWORD,
+                "full_name": "Petya Ivanov",
+                "invite_code": invite["code"],
+            },
+        ),
+        201,
+        "student registers with the invite",
+    )
     if body["user"]["role"] != "student":
         raise StepFailed(f"the invite's role is student, got {body['user']['role']}")
     s.tokens["student"], s.ids["student"] = body["access_token"], body["user"]["id"]
     s.expect(
-        s.call("POST", "/api/v1/auth/register",
-               {"email": s.email("student2"), "password": PASSWORD, "full_name": "Twice",
-                "invite_code": invite["code"]}),
-        409, "an invite works once")
+        s.call(
+            "POST",
+            "/api/v1/auth/register",
+            {"email": s.email("student2"), "password": PASSWORD, "full_name": "Twice", "invite_code": invite["code"]},
+        ),
+        409,
+        "an invite works once",
+    )
     return f"student {s.ids['student']}"
 
 
@@ -155,14 +186,19 @@ def step_tutor_sees_the_student(s: Scenario) -> str:
 
 def step_strangers_see_nothing(s: Scenario) -> str:
     body = s.expect(
-        s.call("POST", "/api/v1/auth/register",
-               {"email": s.email("other-tutor"), "password": PASSWORD, "full_name": "Other Tutor"}),
-        201, "a second tutor registers")
+        s.call(
+            "POST",
+            "/api/v1/auth/register",
+            {"email": s.email("other-tutor"), "password": PASSWORD, "full_name": "Other Tutor"},
+        ),
+        201,
+        "a second tutor registers",
+    )
     s.tokens["other"] = body["access_token"]
-    s.expect(s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="other"), 404,
-             "another tutor reads the student")
-    s.expect(s.call("GET", f"/api/v1/users/{s.ids['tutor']}", as_user="other"), 404,
-             "a tutor reads another tutor")
+    s.expect(
+        s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="other"), 404, "another tutor reads the student"
+    )
+    s.expect(s.call("GET", f"/api/v1/users/{s.ids['tutor']}", as_user="other"), 404, "a tutor reads another tutor")
     return "another tutor gets 404"
 
 
@@ -173,17 +209,24 @@ def step_bad_input_is_refused(s: Scenario) -> str:
     if "password" not in fields:
         raise StepFailed(f"the 422 should name the missing field, got {fields}")
     s.expect(
-        s.call("POST", "/api/v1/auth/register",
-               {"email": s.email("tutor"), "password": PASSWORD, "full_name": "Duplicate"}),
-        409, "a duplicate email")
+        s.call(
+            "POST", "/api/v1/auth/register", {"email": s.email("tutor"), "password": PASSWORD, "full_name": "Duplicate"}
+        ),
+        409,
+        "a duplicate email",
+    )
     return "422 names the field; duplicate → 409"
 
 
 def step_unlinked_tutor_loses_access(s: Scenario) -> str:
-    s.expect(s.call("DELETE", f"/api/v1/users/students/{s.ids['student']}", as_user="tutor"), 204,
-             "tutor unlinks the student")
-    s.expect(s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="tutor"), 404,
-             "the former tutor reads the student")
+    s.expect(
+        s.call("DELETE", f"/api/v1/users/students/{s.ids['student']}", as_user="tutor"),
+        204,
+        "tutor unlinks the student",
+    )
+    s.expect(
+        s.call("GET", f"/api/v1/users/{s.ids['student']}", as_user="tutor"), 404, "the former tutor reads the student"
+    )
     return "404 after unlinking"
 
 

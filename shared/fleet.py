@@ -42,9 +42,7 @@ class ServiceSpec:
         return self.package.upper() + "_"
 
 
-FLEET: tuple[ServiceSpec, ...] = (
-    ServiceSpec("user-service", "user_service", 8001),
-)
+FLEET: tuple[ServiceSpec, ...] = (ServiceSpec("user-service", "user_service", 8001),)
 
 
 def by_name(name: str) -> ServiceSpec:
