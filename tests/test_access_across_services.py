@@ -96,9 +96,10 @@ async def _link_state(database_url: str, tutor: dict, student: dict) -> int | No
 
 async def test_access_works_right_after_an_invite_before_any_event_arrives(fleet, probe_db_url: str) -> None:
     # an in-process bus that nothing publishes to: the link event can never arrive here
-    async with fleet.client("user-service") as users, second_service(
-        fleet, probe_db_url, InMemoryBus(), "access-probe"
-    ) as probe:
+    async with (
+        fleet.client("user-service") as users,
+        second_service(fleet, probe_db_url, InMemoryBus(), "access-probe") as probe,
+    ):
         tutor, student = await _tutor_with_student(users)
         other_tutor, other_student = await _tutor_with_student(users)
         student_id = student["user"]["id"]
@@ -118,11 +119,13 @@ async def test_access_works_right_after_an_invite_before_any_event_arrives(fleet
 
 
 async def test_link_events_reach_the_second_service_and_unlinking_ends_access(fleet, probe_db_url: str) -> None:
-    bus = RabbitMQBus(fleet.rabbit_url, service="access-probe-events", exchange="repitbot.events",
-                      delivery_limit=5, publish_timeout=5)
-    async with fleet.client("user-service") as users, second_service(
-        fleet, probe_db_url, bus, "access-probe-events"
-    ) as probe:
+    bus = RabbitMQBus(
+        fleet.rabbit_url, service="access-probe-events", exchange="repitbot.events", delivery_limit=5, publish_timeout=5
+    )
+    async with (
+        fleet.client("user-service") as users,
+        second_service(fleet, probe_db_url, bus, "access-probe-events") as probe,
+    ):
         await eventually(lambda: bus.is_connected, what="the probe's queue is bound")
         tutor, student = await _tutor_with_student(users)
 

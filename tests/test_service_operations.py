@@ -36,15 +36,18 @@ async def _register_tutor(client: httpx.AsyncClient, correlation_id: str) -> dic
 async def test_metrics_cover_requests_by_route_template_pool_outbox_and_consumer(fleet) -> None:
     async with fleet.client("user-service") as client:
         tutor = await _register_tutor(client, f"metrics-{uuid.uuid4().hex[:6]}")
-        me = await client.get(f"/api/v1/users/{tutor['user']['id']}",
-                              headers={"Authorization": f"Bearer {tutor['access_token']}"})
+        me = await client.get(
+            f"/api/v1/users/{tutor['user']['id']}", headers={"Authorization": f"Bearer {tutor['access_token']}"}
+        )
         assert me.status_code == 200
         text = (await client.get("/metrics")).text
 
     # by the route's template, never the raw path (one series per route, not per user)
     assert 'route="/api/v1/users/{user_id}"' in text
     assert tutor["user"]["id"] not in text
-    assert 'http_requests_total{method="POST",route="/api/v1/auth/register",service="user-service",status="201"}' in text
+    assert (
+        'http_requests_total{method="POST",route="/api/v1/auth/register",service="user-service",status="201"}' in text
+    )
     assert "http_request_duration_seconds_bucket" in text
     assert 'db_pool_connections{service="user-service",state="checked_out"}' in text
     assert 'outbox_backlog{service="user-service"}' in text
@@ -73,8 +76,9 @@ async def test_one_request_is_traceable_through_logs_and_the_events_it_caused(fl
         return any(correlation_id in line for line in fleet.log_path("user-service").read_text().splitlines())
 
     await eventually(request_logged, what="the request's log line")
-    lines = [json.loads(line) for line in fleet.log_path("user-service").read_text().splitlines()
-             if correlation_id in line]
+    lines = [
+        json.loads(line) for line in fleet.log_path("user-service").read_text().splitlines() if correlation_id in line
+    ]
     access = [line for line in lines if line.get("route") == "/api/v1/auth/register"]
     assert access, lines
     assert access[0]["service"] == "user-service"
@@ -108,12 +112,23 @@ async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
     log_path = tmp_path / "user-service.log"
     with log_path.open("w") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", spec.app_path, "--host", "127.0.0.1", "--port", str(port),
-            "--timeout-graceful-shutdown", "10",
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "uvicorn",
+            spec.app_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--timeout-graceful-shutdown",
+            "10",
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+
             async def answers_ready() -> bool:
                 try:
                     return (await client.get("/ready")).status_code == 200
