@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gateway.gateway import parse_settings_list
+from benchmarks.gateway.cpu import CpuUsage
+from benchmarks.gateway.gateway import gateway_overrides, parse_settings_list
 from benchmarks.gateway.nginx import NginxPlan, render_config
-from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, Comparison, TargetResult
+from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, PACED, THROUGHPUT, Comparison, TargetResult
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import (
     ERROR_KINDS,
@@ -20,6 +21,7 @@ from benchmarks.gateway.wrk import (
     WrkRunner,
     parse_wrk_output,
 )
+from shared.fleet import ServiceSpec
 
 # wrk 4.1.0 (Debian) with lua/report.lua against a local server, copied verbatim
 THROUGHPUT_OUTPUT = """\
@@ -123,16 +125,19 @@ def test_wrk_never_gets_more_threads_than_connections() -> None:
     assert "-t2" in command
 
 
+def _run(requests: int, p50_ms: float, p99_ms: float, *, seconds: float = 10.0, status_errors: int = 0) -> WrkResult:
+    latency = {"min": 0.1, "mean": p50_ms, "stdev": 1.0, "max": p99_ms * 2}
+    latency |= {key: p50_ms for key in PERCENTILES} | {"p99": p99_ms, "p99.9": p99_ms * 1.5}
+    errors = dict.fromkeys(ERROR_KINDS, 0) | {"status": status_errors}
+    return WrkResult(requests, seconds, bytes_read=100 * requests, errors=errors, latency_ms=latency)
+
+
 def _target(key: str, requests: int, p50_ms: float, p99_ms: float) -> TargetResult:
-    """A target whose throughput and paced runs both took 10 s with these figures."""
-    run = WrkResult(
-        requests=requests,
-        duration_seconds=10.0,
-        bytes_read=0,
-        errors=dict.fromkeys(ERROR_KINDS, 0),
-        latency_ms={"min": 0.1, "mean": p50_ms, "stdev": 1.0, "max": p99_ms, "p50": p50_ms, "p99": p99_ms},
-    )
-    return TargetResult(key, key, "http://127.0.0.1:1/x", throughput=run, paced=run)
+    """A target whose throughput and paced phases each had one 10 s round with these figures."""
+    target = TargetResult(key, key, "http://127.0.0.1:1/x")
+    for phase in (THROUGHPUT, PACED):
+        target.phases[phase].rounds.append(_run(requests, p50_ms, p99_ms))
+    return target
 
 
 def test_comparison_gives_ratios_and_added_latency_against_direct() -> None:
@@ -160,13 +165,52 @@ def test_comparison_without_the_gateway_says_not_available() -> None:
     assert comparison.added_ms[GATEWAY]["paced p99"] is None
 
 
+def test_rounds_pool_their_counts_and_take_the_median_percentile() -> None:
+    rounds = [_run(1000, 1.0, 2.0, status_errors=1), _run(1200, 1.2, 30.0), _run(800, 1.1, 2.4, seconds=5.0)]
+
+    combined = WrkResult.combine(rounds)
+
+    assert combined.requests == 3000
+    assert combined.duration_seconds == 25.0
+    assert combined.requests_per_second == pytest.approx(120.0)
+    assert combined.errors["status"] == 1
+    assert combined.latency_ms["p50"] == pytest.approx(1.1)
+    assert combined.latency_ms["p99"] == pytest.approx(2.4)  # one round's hiccup (30 ms) does not decide it
+    assert combined.latency_ms["max"] == pytest.approx(60.0)
+    assert combined.latency_ms["mean"] == pytest.approx((1000 * 1.0 + 1200 * 1.2 + 800 * 1.1) / 3000)
+    with pytest.raises(ValueError):
+        WrkResult.combine([])
+
+
+def test_cpu_usage_adds_up_rounds_as_cores() -> None:
+    total = CpuUsage()
+    total.add(CpuUsage({"user-service": 5.0, "wrk": 1.0}, wall_seconds=5.0))
+    total.add(CpuUsage({"user-service": 4.0, "postgres": 1.5}, wall_seconds=5.0))
+
+    assert total.cores() == pytest.approx({"user-service": 0.9, "wrk": 0.1, "postgres": 0.15})
+    assert CpuUsage().cores() == {}
+
+
 def test_settings_from_the_environment_and_quick_mode() -> None:
     assert BenchSettings.from_environment({}) == BenchSettings()
     assert BenchSettings.from_environment({"BENCH_CONNECTIONS": "32"}).connections == 32
     quick = BenchSettings.from_environment({"BENCH_QUICK": "1", "BENCH_RATE": "100"})
-    assert quick.quick and quick.duration_seconds < BenchSettings().duration_seconds and quick.paced_rate == 100
+    assert quick.quick and quick.rounds == 1 and quick.paced_rate == 100
     with pytest.raises(ValueError, match="BENCH_THREADS"):
         BenchSettings.from_environment({"BENCH_THREADS": "0"})
+
+
+def test_gateway_limits_are_raised_through_its_own_prefixed_settings() -> None:
+    spec = ServiceSpec("api-gateway", "api_gateway", 8000, has_database=False)
+
+    overrides = gateway_overrides(spec, {"BENCH_GATEWAY_SETTINGS": "rate_limit_requests=7,LOG_LEVEL=WARNING"})
+
+    assert overrides == {
+        "API_GATEWAY_RATE_LIMIT_REQUESTS": "7",
+        "API_GATEWAY_SERVICE_RATE_LIMIT_REQUESTS": "1000000000",
+        "API_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    assert gateway_overrides(spec, {})["API_GATEWAY_RATE_LIMIT_REQUESTS"] == "1000000000"
 
 
 def test_gateway_settings_list() -> None:

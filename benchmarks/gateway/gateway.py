@@ -5,25 +5,25 @@ its line in ``shared/fleet.py`` (the fleet then starts it). For the run its rate
 limits are raised through its own settings (``API_GATEWAY_<SETTING>`` overrides, the
 runner's per-service mechanism) so no request is limited, while the limiter still
 does its Redis round trip on every request. ``BENCH_GATEWAY_SETTINGS="NAME=value,..."``
-adds or replaces settings by hand.
+adds or replaces settings by hand. Should a limit's name change, the run sees 429s
+and reports the gateway's figures as not comparable, rather than quoting them.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 
-from pydantic.fields import FieldInfo
-
-from shared.config import ServiceSettings
 from shared.fleet import ServiceSpec, by_name
 from shared.runner.layout import REPO_ROOT
 
 GATEWAY_NAME = "api-gateway"
 GATEWAY_PACKAGE = "api_gateway"
-UNLIMITED = 1_000_000_000  # requests per window: far beyond what one machine can send in a run
-_NOT_A_COUNT = ("window", "second", "period", "ttl", "interval", "timeout")
+# services/api_gateway/settings.py: requests per window for a person, and for a service account
+RAISED_LIMITS = {
+    "RATE_LIMIT_REQUESTS": "1000000000",
+    "SERVICE_RATE_LIMIT_REQUESTS": "1000000000",
+}
 
 
 def gateway_spec() -> tuple[ServiceSpec | None, str | None]:
@@ -42,8 +42,7 @@ def gateway_spec() -> tuple[ServiceSpec | None, str | None]:
 
 def gateway_overrides(spec: ServiceSpec, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Per-service overrides (``API_GATEWAY_...``) that lift the gateway's rate limits for the run."""
-    chosen = {name.upper(): str(value) for name, value in _raised_rate_limits(spec).items()}
-    chosen.update(parse_settings_list(environ.get("BENCH_GATEWAY_SETTINGS", "")))
+    chosen = RAISED_LIMITS | parse_settings_list(environ.get("BENCH_GATEWAY_SETTINGS", ""))
     return {f"{spec.env_prefix}{name}": value for name, value in chosen.items()}
 
 
@@ -56,37 +55,3 @@ def parse_settings_list(text: str) -> dict[str, str]:
             raise ValueError(f"BENCH_GATEWAY_SETTINGS must look like 'NAME=value,NAME=value', not {entry!r}")
         settings[name.strip().upper()] = value.strip()
     return settings
-
-
-def _raised_rate_limits(spec: ServiceSpec) -> dict[str, int]:
-    """Every request-count field of the gateway's settings whose name says rate limit, at its ceiling."""
-    settings_class = _settings_class(spec)
-    if settings_class is None:
-        return {}
-    return {
-        name: _ceiling(field)
-        for name, field in settings_class.model_fields.items()
-        if "rate_limit" in name and field.annotation is int and not any(word in name for word in _NOT_A_COUNT)
-    }
-
-
-def _settings_class(spec: ServiceSpec) -> type[ServiceSettings] | None:
-    try:
-        module = importlib.import_module(f"{spec.module}.settings")
-    except ImportError:
-        return None
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, ServiceSettings) and value.__module__ == module.__name__:
-            return value
-    return None
-
-
-def _ceiling(field: FieldInfo) -> int:
-    """UNLIMITED, or the field's own upper bound when it declares a lower one."""
-    bound = UNLIMITED
-    for constraint in field.metadata:
-        if getattr(constraint, "le", None) is not None:
-            bound = min(bound, int(constraint.le))
-        if getattr(constraint, "lt", None) is not None:
-            bound = min(bound, int(constraint.lt) - 1)
-    return bound

@@ -99,9 +99,15 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class RunningNginx:
+    url: str
+    pid: int  # the master; its workers are its children
+
+
 @contextmanager
-def running_nginx(executable: str, plan: NginxPlan) -> Iterator[str]:
-    """Start nginx with ``plan``'s generated config, yield its URL, stop it gracefully (SIGQUIT)."""
+def running_nginx(executable: str, plan: NginxPlan) -> Iterator[RunningNginx]:
+    """Start nginx with ``plan``'s generated config, yield it, stop it gracefully (SIGQUIT)."""
     for folder in (plan.prefix, plan.prefix / "temp"):
         folder.mkdir(parents=True, exist_ok=True)
     plan.config_path.write_text(render_config(plan))
@@ -113,7 +119,7 @@ def running_nginx(executable: str, plan: NginxPlan) -> Iterator[str]:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             _wait_listening(process, plan)
-            yield plan.url
+            yield RunningNginx(plan.url, process.pid)
         finally:
             _stop(process)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gateway.cpu import CpuUsage
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import WrkResult
 from shared.runner.layout import REPO_ROOT, VAR_DIR
@@ -23,6 +24,29 @@ THROUGHPUT_VS_NGINX_STRETCH = 0.9
 PACED_P99_ADDED_TARGET_MS = 5.0
 
 DIRECT, NGINX, GATEWAY = "direct", "nginx", "gateway"
+THROUGHPUT, PACED = "throughput", "paced"
+
+
+@dataclass
+class PhaseResult:
+    """One phase (throughput or paced) of one target: its rounds and the CPU they used."""
+
+    rounds: list[WrkResult] = field(default_factory=list)
+    cpu: CpuUsage = field(default_factory=CpuUsage)
+
+    @property
+    def combined(self) -> WrkResult | None:
+        return WrkResult.combine(self.rounds) if self.rounds else None
+
+    def as_dict(self) -> dict[str, Any] | None:
+        combined = self.combined
+        if combined is None:
+            return None
+        return {
+            **combined.as_dict(),
+            "cpu_cores": {name: round(cores, 3) for name, cores in self.cpu.cores().items()},
+            "rounds": [run.as_dict() for run in self.rounds],
+        }
 
 
 @dataclass
@@ -30,20 +54,22 @@ class TargetResult:
     key: str  # DIRECT, NGINX or GATEWAY
     label: str
     url: str | None
-    throughput: WrkResult | None = None
-    paced: WrkResult | None = None
+    phases: dict[str, PhaseResult] = field(default_factory=lambda: {THROUGHPUT: PhaseResult(), PACED: PhaseResult()})
     problems: list[str] = field(default_factory=list)  # why it was not measured, or why figures are suspect
 
     @property
-    def measured(self) -> bool:
-        return self.throughput is not None
+    def throughput(self) -> WrkResult | None:
+        return self.phases[THROUGHPUT].combined
+
+    @property
+    def paced(self) -> WrkResult | None:
+        return self.phases[PACED].combined
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "url": self.url,
-            "throughput": self.throughput.as_dict() if self.throughput else None,
-            "paced": self.paced.as_dict() if self.paced else None,
+            **{phase: result.as_dict() for phase, result in self.phases.items()},
             "problems": list(self.problems),
         }
 
@@ -133,24 +159,33 @@ class BenchReport:
             f"Gateway benchmark, {self.started_at:%Y-%m-%d %H:%M} UTC, GET /api/v1/users/me with a bearer token",
             f"machine: {self.machine['nproc']} CPUs ({self.machine['cpu_model']}), {self.machine['memory_gib']} GiB;"
             " wrk, nginx, the gateway, user-service, PostgreSQL and Redis all share these CPUs",
+            f"code: {self.machine['git_commit']}"
+            + (
+                f", plus uncommitted changes in {len(self.machine['uncommitted'])} path(s) (listed in the JSON)"
+                if self.machine["uncommitted"]
+                else ""
+            ),
         ]
         if s.quick:
             lines.append("QUICK MODE: phases too short to quote; for a smoke test of the harness only")
         lines += [
             "",
-            f"Throughput: wrk -t{s.threads} -c{s.connections} -d{s.duration_seconds}s per target,"
-            f" after a {s.warmup_seconds}s warm-up",
+            f"Throughput: wrk -t{s.threads} -c{s.connections} -d{s.duration_seconds}s, {s.rounds} interleaved"
+            f" round(s) per target after a {s.warmup_seconds}s warm-up; req/s pooled, percentiles the median"
+            " of the rounds",
             "",
             "| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |",
             "|---|---:|---:|---:|---:|---:|---:|",
             *(self._row(result, result.throughput) for result in self.results.values()),
             "",
-            f"Paced: {s.paced_rate} req/s, wrk -t{s.threads} -c{s.paced_connections} -d{s.paced_duration_seconds}s"
-            " with lua/paced.lua",
+            f"Paced: {s.paced_rate} req/s with lua/paced.lua, wrk -t{s.threads} -c{s.paced_connections}"
+            f" -d{s.paced_duration_seconds}s, {s.rounds} round(s) per target likewise",
             "",
             "| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |",
             "|---|---:|---:|---:|---:|---:|---:|",
             *(self._row(result, result.paced) for result in self.results.values()),
+            "",
+            *self._cpu_table(),
             "",
             *self._summary(),
         ]
@@ -168,6 +203,30 @@ class BenchReport:
             f"| {result.label} | {run.requests_per_second:,.0f} | {latency['p50']:.2f} | {latency['p90']:.2f}"
             f" | {latency['p99']:.2f} | {latency['p99.9']:.2f} | {run.error_count} |"
         )
+
+    def _cpu_table(self) -> list[str]:
+        measured = [
+            (result, phase)
+            for phase in (THROUGHPUT, PACED)
+            for result in self.results.values()
+            if result.phases[phase].cpu.wall_seconds
+        ]
+        if not measured:
+            return []
+        components: list[str] = []  # services, nginx, servers, then wrk: the order they were looked up in
+        for result, phase in measured:
+            components += [name for name in result.phases[phase].cpu.seconds if name not in components]
+        lines = [
+            f"CPU used during the measured rounds, in cores (of {self.machine['nproc']}):",
+            "",
+            "| target | phase | " + " | ".join(components) + " | total |",
+            "|---|---|" + "---:|" * (len(components) + 1),
+        ]
+        for result, phase in measured:
+            cores = result.phases[phase].cpu.cores()
+            cells = " | ".join(f"{cores[name]:.2f}" if name in cores else "" for name in components)
+            lines.append(f"| {result.label} | {phase} | {cells} | {sum(cores.values()):.2f} |")
+        return lines
 
     def _summary(self) -> list[str]:
         c = self.comparison
@@ -233,6 +292,7 @@ def describe_machine(wrk: str, nginx: str) -> dict[str, Any]:
         "wrk": _version([wrk, "-v"]),
         "nginx": _version([nginx, "-v"]),
         "git_commit": _version(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
+        "uncommitted": _uncommitted_paths(),
     }
 
 
@@ -263,6 +323,21 @@ def _os_release() -> str:
         return platform.freedesktop_os_release().get("PRETTY_NAME", "unknown")
     except OSError:
         return "unknown"
+
+
+def _uncommitted_paths() -> list[str]:
+    """What the measured code has that its commit has not (e.g. a gateway still being written)."""
+    try:
+        finished = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=normal"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except OSError:
+        return []
+    return [line[3:] for line in finished.stdout.splitlines() if line[3:] and not line[3:].startswith("var/")]
 
 
 def _version(command: list[str]) -> str:

@@ -1,9 +1,10 @@
 """One benchmark run: fleet and nginx up, a user and its token, wrk against each target, all torn down.
 
-The same endpoint is measured three ways in one run, one after another, with the
-same wrk settings: (a) straight to user-service, (b) through nginx, (c) through the
-gateway. Then each is driven at a constant rate to compare latency where nothing
-is saturated.
+The same endpoint is measured three ways in one run with the same wrk settings:
+(a) straight to user-service, (b) through nginx, (c) through the gateway. The
+throughput phase saturates each target; the paced phase then drives each at a
+constant rate to compare latency where nothing is saturated. In both, every target
+is warmed up once and then measured in interleaved rounds.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from datetime import UTC, datetime
 
 import httpx
 
-from benchmarks.gateway import gateway, nginx
+from benchmarks.gateway import cpu, gateway, nginx
 from benchmarks.gateway.fleet import running_bench_fleet, say
-from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, BenchReport, TargetResult
+from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, PACED, THROUGHPUT, BenchReport, TargetResult
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import WrkError, WrkResult, WrkRunner
 from shared.fleet import by_name
-from shared.runner.layout import VAR_DIR
+from shared.runner.layout import VAR_DIR, FleetLayout
+from shared.runner.supervisor import Supervisor
 
 ENDPOINT = "/api/v1/users/me"
 NGINX_PREFIX = VAR_DIR / "bench-nginx"
@@ -41,12 +43,10 @@ def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, m
     overrides = gateway.gateway_overrides(gateway_spec) if gateway_spec else {}
     if overrides:
         say("gateway settings for the run: " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())))
-    runner = WrkRunner(wrk, settings.threads)
     report = BenchReport(started_at, settings, machine, results={})
 
     with ExitStack() as stack:
-        prepared = stack.enter_context(running_bench_fleet(overrides))
-        layout = prepared.layout
+        layout = stack.enter_context(running_bench_fleet(overrides)).layout
         user_service = by_name("user-service")
         token, user_id = register_user(layout.base_url(user_service))
         plan = nginx.NginxPlan(
@@ -56,34 +56,26 @@ def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, m
             workers=settings.nginx_workers,
             keepalive=settings.nginx_keepalive,
         )
-        nginx_url = stack.enter_context(nginx.running_nginx(nginx_executable, plan))
-        say(
-            f"nginx ({plan.workers} worker, upstream keepalive {plan.keepalive}) on {nginx_url}, config {plan.config_path}"
-        )
+        proxy = stack.enter_context(nginx.running_nginx(nginx_executable, plan))
+        say(f"nginx ({plan.workers} worker(s), upstream keepalive {plan.keepalive}) on {proxy.url}")
 
         results = report.results
         results[DIRECT] = TargetResult(DIRECT, "(a) user-service direct", layout.base_url(user_service) + ENDPOINT)
-        results[NGINX] = TargetResult(NGINX, "(b) nginx -> user-service", nginx_url + ENDPOINT)
-        if gateway_spec is not None:
-            results[GATEWAY] = TargetResult(
-                GATEWAY, "(c) gateway -> user-service", layout.base_url(gateway_spec) + ENDPOINT
-            )
-        else:
-            results[GATEWAY] = TargetResult(GATEWAY, "(c) gateway -> user-service", None, problems=[gateway_missing])
+        results[NGINX] = TargetResult(NGINX, "(b) nginx -> user-service", proxy.url + ENDPOINT)
+        gateway_url = layout.base_url(gateway_spec) + ENDPOINT if gateway_spec else None
+        results[GATEWAY] = TargetResult(GATEWAY, "(c) gateway -> user-service", gateway_url)
+        if gateway_missing:
+            results[GATEWAY].problems.append(gateway_missing)
             say(f"(c) not measured: {gateway_missing}")
 
-        measurable = [result for result in results.values() if result.url is not None]
-        for result in measurable:
-            problem = check_answer(result.url, token, user_id)
-            if problem:
+        for result in results.values():
+            if result.url and (problem := check_answer(result.url, token, user_id)):
                 result.problems.append(problem)
-        measurable = [result for result in measurable if not result.problems]
+        measurable = [result for result in results.values() if result.url and not result.problems]
 
-        phases = Phases(runner, settings, token, report.commands)
-        for result in measurable:
-            result.throughput = phases.throughput(result)
-        for result in measurable:
-            result.paced = phases.paced(result)
+        phases = Phases(WrkRunner(wrk, settings.threads), settings, token, report.commands, _components(layout, proxy))
+        phases.run(THROUGHPUT, measurable)
+        phases.run(PACED, measurable)
 
     report.wall_seconds = time.monotonic() - started
     return report
@@ -91,47 +83,88 @@ def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, m
 
 @dataclass(frozen=True)
 class Phases:
-    """The two wrk phases, each a discarded warm-up then the measured run, with the same settings per target."""
+    """Runs a phase: each target warmed up once, then ``rounds`` measured runs, the order rotating per round."""
 
     runner: WrkRunner
     settings: BenchSettings
     token: str
     commands: dict[str, list[str]]  # the report's record of what ran, token redacted
+    components: cpu.Groups
 
-    def throughput(self, result: TargetResult) -> WrkResult | None:
+    def run(self, phase: str, targets: list[TargetResult]) -> None:
         s = self.settings
-        say(f"{result.label}: throughput, warm-up {s.warmup_seconds}s, then {s.duration_seconds}s")
+        seconds = s.duration_seconds if phase == THROUGHPUT else s.paced_duration_seconds
+        load = f"{s.paced_rate} req/s" if phase == PACED else f"{s.connections} connections"
+        say(f"{phase} phase ({load}): warm-up {s.warmup_seconds}s per target, then {s.rounds} x {seconds}s each")
+        for target in targets:
+            self._wrk(self._command(phase, target, s.warmup_seconds), s.warmup_seconds, problems=[])  # discarded
+        for round_index in range(s.rounds):
+            shift = round_index % len(targets) if targets else 0
+            for target in targets[shift:] + targets[:shift]:
+                command = self._command(phase, target, seconds)
+                self.commands[f"{target.key} {phase}"] = [part.replace(self.token, "<token>") for part in command]
+                with cpu.measuring(self.components) as usage:
+                    measured = self._wrk(command, seconds, problems=target.problems)
+                if measured is not None:
+                    target.phases[phase].rounds.append(measured)
+                    target.phases[phase].cpu.add(usage)
+        for target in targets:
+            target.problems.extend(self._doubts(phase, target))
 
-        def command(seconds: int) -> list[str]:
-            return self.runner.throughput_command(result.url, self.token, connections=s.connections, seconds=seconds)
-
-        return self._warm_then_measure(result, "throughput", command, s.duration_seconds)
-
-    def paced(self, result: TargetResult) -> WrkResult | None:
+    def _command(self, phase: str, target: TargetResult, seconds: int) -> list[str]:
         s = self.settings
-        say(f"{result.label}: {s.paced_rate} req/s, warm-up {s.warmup_seconds}s, then {s.paced_duration_seconds}s")
+        assert target.url is not None
+        if phase == THROUGHPUT:
+            return self.runner.throughput_command(target.url, self.token, connections=s.connections, seconds=seconds)
+        return self.runner.paced_command(
+            target.url, self.token, connections=s.paced_connections, seconds=seconds, rate=s.paced_rate
+        )
 
-        def command(seconds: int) -> list[str]:
-            return self.runner.paced_command(
-                result.url, self.token, connections=s.paced_connections, seconds=seconds, rate=s.paced_rate
+    def _wrk(self, command: list[str], seconds: int, *, problems: list[str]) -> WrkResult | None:
+        try:
+            return self.runner.run(command, seconds=seconds)
+        except WrkError as error:
+            problems.append(str(error))
+            return None
+
+    def _doubts(self, phase: str, target: TargetResult) -> list[str]:
+        """What makes a phase's figures suspect: error answers, socket errors, a rate not reached."""
+        combined = target.phases[phase].combined
+        if combined is None:
+            return []
+        doubts = []
+        if combined.errors["status"]:
+            doubts.append(
+                f"{phase}: {combined.errors['status']} of {combined.requests} answers had a status >= 400"
+                " (rate limited? token expired?): its figures are not comparable"
             )
-
-        measured = self._warm_then_measure(result, "paced", command, s.paced_duration_seconds)
-        if measured and measured.requests_per_second < 0.9 * s.paced_rate:
-            result.problems.append(
-                f"paced run reached {measured.requests_per_second:.0f} req/s of {s.paced_rate}:"
+        if socket_errors := combined.error_count - combined.errors["status"]:
+            doubts.append(f"{phase}: {socket_errors} socket errors/timeouts: {combined.errors}")
+        if phase == PACED and combined.requests_per_second < 0.9 * self.settings.paced_rate:
+            doubts.append(
+                f"paced: reached {combined.requests_per_second:.0f} req/s of {self.settings.paced_rate}:"
                 " too few connections (BENCH_PACED_CONNECTIONS) or the target is saturated"
             )
-        return measured
+        return doubts
 
-    def _warm_then_measure(
-        self, result: TargetResult, phase: str, command: Callable[[int], list[str]], seconds: int
-    ) -> WrkResult | None:
-        warmup = self.settings.warmup_seconds
-        _measure(self.runner, command(warmup), warmup, problems=[])  # figures and problems discarded
-        measured_command = command(seconds)
-        self.commands[f"{result.key} {phase}"] = redact(measured_command, self.token)
-        return _measure(self.runner, measured_command, seconds, problems=result.problems)
+
+def _components(layout: FleetLayout, proxy: nginx.RunningNginx) -> Callable[[], dict[str, list[int]]]:
+    """Component → pids, looked up afresh for each round (database backends come and go)."""
+
+    def lookup() -> dict[str, list[int]]:
+        services = {
+            name: cpu.with_children(info["pid"])
+            for name, info in Supervisor(layout).processes().items()
+            if info.get("pid")
+        }
+        return {
+            **services,
+            "nginx": cpu.with_children(proxy.pid),
+            "postgres": cpu.processes_named("postgres"),
+            "redis": cpu.processes_named("redis-server"),
+        }
+
+    return lookup
 
 
 def register_user(user_service_url: str) -> tuple[str, str]:
@@ -159,25 +192,3 @@ def check_answer(url: str, token: str, user_id: str) -> str | None:
     if response.json().get("id") != user_id:
         return f"{url} answered 200 but not with the bench user: {response.text[:200]}"
     return None
-
-
-def redact(command: list[str], token: str) -> list[str]:
-    return [part.replace(token, "<token>") for part in command]
-
-
-def _measure(runner: WrkRunner, command: list[str], seconds: int, *, problems: list[str]) -> WrkResult | None:
-    """wrk's figures, or None; what makes them suspect (or absent) is added to ``problems``."""
-    try:
-        measured = runner.run(command, seconds=seconds)
-    except WrkError as error:
-        problems.append(str(error))
-        return None
-    if measured.errors["status"]:
-        problems.append(
-            f"{measured.errors['status']} of {measured.requests} answers had a status >= 400"
-            " (rate limited? token expired?): its figures are not comparable"
-        )
-    socket_errors = measured.error_count - measured.errors["status"]
-    if socket_errors:
-        problems.append(f"{socket_errors} socket errors/timeouts: {measured.errors}")
-    return measured

@@ -1,8 +1,10 @@
 """What one benchmark run does: load shape, durations and the paced rate, from ``BENCH_*`` variables.
 
 Every target gets the same wrk threads, connections and duration, so the rows of
-the table compare like with like. ``BENCH_QUICK=1`` shortens every phase for a
-smoke run of the harness; its figures are too short to quote.
+the table compare like with like. Each phase runs every target ``rounds`` times,
+interleaved (the order rotates each round), so a slow spell of the shared machine
+falls on all targets alike. ``BENCH_QUICK=1`` shortens everything for a smoke run
+of the harness; its figures are too short to quote.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import asdict, dataclass
 class BenchSettings:
     threads: int = 2  # wrk -t
     connections: int = 64  # wrk -c for the throughput runs
-    duration_seconds: int = 10  # wrk -d for each target's throughput run
-    warmup_seconds: int = 3  # discarded run before each target's throughput run
+    rounds: int = 3  # measured runs per target in each phase, interleaved across targets
+    duration_seconds: int = 5  # wrk -d of each throughput round
+    warmup_seconds: int = 3  # one discarded run per target before each phase
     paced_rate: int = 300  # requests per second across all connections in the paced runs
     paced_connections: int = 16  # enough that a connection is rarely busy when its turn comes
-    paced_duration_seconds: int = 15  # ~4,500 samples at 300 req/s: p99 rests on ~45 of them
+    paced_duration_seconds: int = 6  # wrk -d of each paced round: 1,800 requests at 300 req/s
     nginx_workers: int = 1  # the gateway is one process too
     nginx_keepalive: int = 64  # idle upstream connections nginx keeps per worker
     quick: bool = False
@@ -42,6 +45,7 @@ class BenchSettings:
         return cls(
             threads=number("BENCH_THREADS", defaults.threads),
             connections=number("BENCH_CONNECTIONS", defaults.connections),
+            rounds=number("BENCH_ROUNDS", defaults.rounds),
             duration_seconds=number("BENCH_DURATION", defaults.duration_seconds),
             warmup_seconds=number("BENCH_WARMUP", defaults.warmup_seconds),
             paced_rate=number("BENCH_RATE", defaults.paced_rate),
@@ -54,7 +58,7 @@ class BenchSettings:
 
     @classmethod
     def quick_defaults(cls) -> BenchSettings:
-        return cls(duration_seconds=3, warmup_seconds=1, paced_duration_seconds=3, quick=True)
+        return cls(rounds=1, duration_seconds=3, warmup_seconds=1, paced_duration_seconds=3, quick=True)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

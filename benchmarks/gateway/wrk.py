@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,32 @@ class WrkResult:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+    @classmethod
+    def combine(cls, rounds: Sequence[WrkResult]) -> WrkResult:
+        """Several rounds as one: counts pooled; each percentile the median over rounds.
+
+        wrk hands a script percentiles, not its histogram, so rounds' percentiles cannot be
+        pooled exactly; the median keeps one round's hiccup from deciding the figure.
+        """
+        if not rounds:
+            raise ValueError("no rounds to combine")
+        requests = sum(r.requests for r in rounds)
+        latency = {key: statistics.median(r.latency_ms[key] for r in rounds) for key in ("stdev", *PERCENTILES)}
+        latency["min"] = min(r.latency_ms["min"] for r in rounds)
+        latency["max"] = max(r.latency_ms["max"] for r in rounds)
+        latency["mean"] = (
+            sum(r.latency_ms["mean"] * r.requests for r in rounds) / requests
+            if requests
+            else statistics.fmean(r.latency_ms["mean"] for r in rounds)
+        )
+        return cls(
+            requests=requests,
+            duration_seconds=sum(r.duration_seconds for r in rounds),
+            bytes_read=sum(r.bytes_read for r in rounds),
+            errors={kind: sum(r.errors[kind] for r in rounds) for kind in ERROR_KINDS},
+            latency_ms=latency,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,84 @@
+"""Where the CPU went during a measured run: seconds per component, shown as cores used.
+
+On a machine where wrk, the proxies, the services and the servers share a few CPUs,
+the component that sits at one full core (a Python process has one) is what limits
+the throughput; this is what the table's CPU rows show. Each component's processes
+are looked up when a run starts and their CPU time is compared at its end; wrk's own
+time comes from the harness's reaped children (``RUSAGE_CHILDREN``).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import psutil
+
+Groups = Callable[[], dict[str, list[int]]]  # component name → its pids, resolved at each run's start
+WRK = "wrk"
+
+
+@dataclass
+class CpuUsage:
+    """CPU seconds per component over some wall-clock seconds, summed over runs."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def add(self, other: CpuUsage) -> None:
+        for name, value in other.seconds.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + value
+        self.wall_seconds += other.wall_seconds
+
+    def cores(self) -> dict[str, float]:
+        if not self.wall_seconds:
+            return {}
+        return {name: value / self.wall_seconds for name, value in self.seconds.items()}
+
+
+def processes_named(*names: str) -> list[int]:
+    """Pids of every process whose name is one of ``names`` (e.g. every PostgreSQL backend)."""
+    return [p.info["pid"] for p in psutil.process_iter(["pid", "name"]) if p.info["name"] in names]
+
+
+def with_children(pid: int) -> list[int]:
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return []
+
+
+@contextmanager
+def measuring(groups: Groups) -> Iterator[CpuUsage]:
+    """Fills the yielded :class:`CpuUsage` with what each group (and wrk) used inside the block."""
+    usage = CpuUsage()
+    pids = groups()
+    before = {name: _cpu_times(group) for name, group in pids.items()}
+    children_before = _children_seconds()
+    started = time.monotonic()
+    yield usage
+    usage.wall_seconds = time.monotonic() - started
+    for name, group in pids.items():
+        after = _cpu_times(group)
+        # a process that ended meanwhile is left out rather than counted as negative time
+        usage.seconds[name] = sum(after[pid] - before[name][pid] for pid in after if pid in before[name])
+    usage.seconds[WRK] = _children_seconds() - children_before
+
+
+def _cpu_times(pids: list[int]) -> dict[int, float]:
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds
+
+
+def _children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
