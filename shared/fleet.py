@@ -42,7 +42,10 @@ class ServiceSpec:
         return self.package.upper() + "_"
 
 
-FLEET: tuple[ServiceSpec, ...] = (ServiceSpec("user-service", "user_service", 8001),)
+FLEET: tuple[ServiceSpec, ...] = (
+    ServiceSpec("api-gateway", "api_gateway", 8000, has_database=False),
+    ServiceSpec("user-service", "user_service", 8001),
+)
 
 
 def by_name(name: str) -> ServiceSpec:

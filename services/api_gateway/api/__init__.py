@@ -1,0 +1,1 @@
+"""The gateway's own endpoints (FastAPI): /, /health, /gateway/services, /gateway/metrics, /openapi.json, /docs."""
