@@ -2,10 +2,9 @@
 """The system test: RepitBot's main journeys, step by step, over HTTP.
 
 Run it against a running fleet with plain ``python3 test_microservices_system.py``
-(``GATEWAY_URL``, default http://localhost:8000; until the gateway exists, point
-it at user-service, e.g. ``GATEWAY_URL=http://localhost:8001``). It prints each
-step and exits non-zero on the first failure. It uses only the standard
-library, so it runs anywhere.
+(``GATEWAY_URL``, default http://localhost:8000). It prints each step and exits
+non-zero on the first failure. It uses only the standard library, so it runs
+anywhere.
 
 ``pytest`` collects the same steps (``test_system_step``) against the test fleet.
 It grows with every issue.
@@ -269,8 +268,7 @@ if pytest is not None:
 
     @pytest.fixture(scope="module")
     def scenario(fleet) -> Scenario:  # type: ignore[no-untyped-def]
-        # the gateway does not exist yet: user-service is the entry point until it does
-        return Scenario(fleet.url("user-service"))
+        return Scenario(fleet.url("api-gateway"))  # clients come through the gateway
 
     @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.__name__.removeprefix("step_"))
     def test_system_step(scenario: Scenario, step: Callable[[Scenario], str]) -> None:
