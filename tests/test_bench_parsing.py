@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from benchmarks.gateway.cpu import CpuUsage
+from benchmarks.gateway.cpu import OTHER, CpuUsage
 from benchmarks.gateway.gateway import gateway_overrides, parse_settings_list
 from benchmarks.gateway.nginx import NginxPlan, render_config
-from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, PACED, THROUGHPUT, Comparison, TargetResult
+from benchmarks.gateway.report import (
+    DIRECT,
+    GATEWAY,
+    NGINX,
+    PACED,
+    THROUGHPUT,
+    BenchReport,
+    Comparison,
+    TargetResult,
+)
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import (
     ERROR_KINDS,
@@ -189,6 +199,29 @@ def test_cpu_usage_adds_up_rounds_as_cores() -> None:
 
     assert total.cores() == pytest.approx({"user-service": 0.9, "wrk": 0.1, "postgres": 0.15})
     assert CpuUsage().cores() == {}
+
+
+def test_the_report_renders_every_target_and_flags_a_disturbed_phase() -> None:
+    direct = _target(DIRECT, requests=10_000, p50_ms=1.0, p99_ms=2.0)
+    direct.phases[THROUGHPUT].cpu.add(CpuUsage({"user-service": 9.5, OTHER: 4.0}, wall_seconds=10.0))
+    nginx = _target(NGINX, requests=9_000, p50_ms=1.2, p99_ms=2.5)
+    missing = TargetResult(GATEWAY, "(c) gateway", None, problems=["the API gateway is not in the tree yet"])
+    machine = {"nproc": 2, "cpu_model": "Test CPU", "memory_gib": 4.0, "git_commit": "abc1234", "uncommitted": []}
+    report = BenchReport(
+        datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        BenchSettings(),
+        machine,
+        {DIRECT: direct, NGINX: nginx, GATEWAY: missing},
+    )
+
+    text = report.render()
+
+    assert "| direct | 1,000 | 1.00 |" in text
+    assert "| (c) gateway | not measured |" in text
+    assert "(b)/(a) nginx vs direct throughput:   0.90x" in text
+    assert "the API gateway is not in the tree yet" in text
+    assert "other programs used 0.40 cores" in text
+    assert report.as_dict()["comparison"]["throughput_gateway_vs_nginx"] is None
 
 
 def test_settings_from_the_environment_and_quick_mode() -> None:

@@ -4,7 +4,9 @@ On a machine where wrk, the proxies, the services and the servers share a few CP
 the component that sits at one full core (a Python process has one) is what limits
 the throughput; this is what the table's CPU rows show. Each component's processes
 are looked up when a run starts and their CPU time is compared at its end; wrk's own
-time comes from the harness's reaped children (``RUSAGE_CHILDREN``).
+time comes from the harness's reaped children (``RUSAGE_CHILDREN``). ``other`` is the
+machine's busy time that none of them used: another program (a test run, say) taking
+CPU from the benchmark shows there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import psutil
 
 Groups = Callable[[], dict[str, list[int]]]  # component name → its pids, resolved at each run's start
 WRK = "wrk"
+OTHER = "other"
 
 
 @dataclass
@@ -55,17 +58,32 @@ def with_children(pid: int) -> list[int]:
 def measuring(groups: Groups) -> Iterator[CpuUsage]:
     """Fills the yielded :class:`CpuUsage` with what each group (and wrk) used inside the block."""
     usage = CpuUsage()
-    pids = groups()
-    before = {name: _cpu_times(group) for name, group in pids.items()}
+    before = {name: _cpu_times(pids) for name, pids in groups().items()}
     children_before = _children_seconds()
-    started = time.monotonic()
+    busy_before = _machine_busy_seconds()
+    started, started_at = time.monotonic(), time.time()
     yield usage
     usage.wall_seconds = time.monotonic() - started
-    for name, group in pids.items():
-        after = _cpu_times(group)
-        # a process that ended meanwhile is left out rather than counted as negative time
-        usage.seconds[name] = sum(after[pid] - before[name][pid] for pid in after if pid in before[name])
+    busy = _machine_busy_seconds() - busy_before
+    for name, pids in groups().items():
+        after = _cpu_times(pids)
+        earlier = before.get(name, {})
+        # a process that ended meanwhile is lost (it shows under OTHER); one that started
+        # meanwhile (a new database backend) counts whole
+        usage.seconds[name] = sum(
+            seconds - earlier[pid] if pid in earlier else seconds
+            for pid, seconds in after.items()
+            if pid in earlier or _started_after(pid, started_at)
+        )
     usage.seconds[WRK] = _children_seconds() - children_before
+    usage.seconds[OTHER] = max(0.0, busy - sum(usage.seconds.values()))
+
+
+def _started_after(pid: int, moment: float) -> bool:
+    try:
+        return psutil.Process(pid).create_time() >= moment
+    except psutil.Error:
+        return False
 
 
 def _cpu_times(pids: list[int]) -> dict[int, float]:
@@ -77,6 +95,12 @@ def _cpu_times(pids: list[int]) -> dict[int, float]:
             continue
         seconds[pid] = times.user + times.system
     return seconds
+
+
+def _machine_busy_seconds() -> float:
+    # Linux: guest time is already inside user, and steal is time this machine did not get
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
 
 
 def _children_seconds() -> float:

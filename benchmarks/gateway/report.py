@@ -11,12 +11,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gateway.cpu import CpuUsage
+from benchmarks.gateway.cpu import OTHER, CpuUsage
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import WrkResult
 from shared.runner.layout import REPO_ROOT, VAR_DIR
 
 RESULTS_DIR = VAR_DIR / "bench-results"
+
+# More CPU than this used by programs outside the benchmark makes a round's figures suspect.
+OTHER_CPU_WARNING_CORES = 0.1
 
 # Targets from the issue; reported against, never asserted.
 THROUGHPUT_VS_NGINX_TARGET = 0.8
@@ -190,6 +193,7 @@ class BenchReport:
             *self._summary(),
         ]
         problems = [f"  {result.label}: {problem}" for result in self.results.values() for problem in result.problems]
+        problems += [f"  {warning}" for warning in self._disturbances()]
         if problems:
             lines += ["", "Problems:", *problems]
         return "\n".join(lines)
@@ -227,6 +231,19 @@ class BenchReport:
             cells = " | ".join(f"{cores[name]:.2f}" if name in cores else "" for name in components)
             lines.append(f"| {result.label} | {phase} | {cells} | {sum(cores.values()):.2f} |")
         return lines
+
+    def _disturbances(self) -> list[str]:
+        """A phase during which programs outside the benchmark took a noticeable share of the CPU."""
+        warnings = []
+        for result in self.results.values():
+            for phase, phase_result in result.phases.items():
+                other = phase_result.cpu.cores().get(OTHER, 0.0)
+                if other > OTHER_CPU_WARNING_CORES:
+                    warnings.append(
+                        f"{result.label}, {phase}: other programs used {other:.2f} cores meanwhile;"
+                        " its figures are disturbed (run again on a quiet machine)"
+                    )
+        return warnings
 
     def _summary(self) -> list[str]:
         c = self.comparison

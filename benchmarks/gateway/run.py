@@ -151,14 +151,17 @@ class Phases:
 def _components(layout: FleetLayout, proxy: nginx.RunningNginx) -> Callable[[], dict[str, list[int]]]:
     """Component → pids, looked up afresh for each round (database backends come and go)."""
 
+    supervisor = Supervisor(layout)
+
     def lookup() -> dict[str, list[int]]:
         services = {
-            name: cpu.with_children(info["pid"])
-            for name, info in Supervisor(layout).processes().items()
-            if info.get("pid")
+            name: cpu.with_children(info["pid"]) for name, info in supervisor.processes().items() if info.get("pid")
         }
+        supervisord_pid = supervisor.pid()
         return {
             **services,
+            # it copies every line the services log from their pipes into the log files
+            "supervisord": [supervisord_pid] if supervisord_pid else [],
             "nginx": cpu.with_children(proxy.pid),
             "postgres": cpu.processes_named("postgres"),
             "redis": cpu.processes_named("redis-server"),
