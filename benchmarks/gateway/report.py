@@ -148,6 +148,7 @@ class BenchReport:
             "commands": self.commands,
             "results": {key: result.as_dict() for key, result in self.results.items()},
             "comparison": self.comparison.as_dict(),
+            "disturbed": self._disturbances(),  # phases during which other programs took CPU
         }
 
     def write_json(self, directory: Path = RESULTS_DIR) -> Path:
