@@ -21,12 +21,13 @@ from services.api_gateway.api import docs, status
 from services.api_gateway.discovery import Resolver, system_resolver
 from services.api_gateway.gateway import Gateway
 from services.api_gateway.proxy import CURRENT_UPSTREAM, ProxyHandler
-from services.api_gateway.routing import API_PREFIX, JWKS_PATH
+from services.api_gateway.routing import JWKS_PATH
 from services.api_gateway.settings import GatewaySettings
 from shared.app import create_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.middleware import RequestContextMiddleware
 
+PROXIED_PREFIX = "/api/"  # the proxy answers everything below it: a route, or 404 in the one error shape
 # Headers a browser script may read from a cross-origin answer.
 CORS_EXPOSED_HEADERS = [
     "X-RateLimit-Limit",
@@ -60,7 +61,7 @@ class GatewayApp:
         await self._entry(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (scope["path"].startswith(API_PREFIX[:5]) or scope["path"] == JWKS_PATH):
+        if scope["type"] == "http" and (scope["path"].startswith(PROXIED_PREFIX) or scope["path"] == JWKS_PATH):
             await self._proxy(scope, receive, send)
         else:
             await self.api(scope, receive, send)

@@ -130,8 +130,8 @@ class ServicePool:
         """An instance for one call, admitted by its breaker (which then expects the call's outcome)."""
         untried = [instance for instance in self.instances if instance not in tried]
         candidates = [instance for instance in untried if instance.healthy] or untried
-        if not candidates:
-            return None
+        if len(candidates) <= 1:
+            return candidates[0] if candidates and candidates[0].breaker.allow() else None
         self._turn += 1
         count = len(candidates)
         start = self._turn % count

@@ -54,11 +54,13 @@ class Gateway:
             health_path=settings.health_check_path,
             health_timeout=settings.health_check_timeout_seconds,
         )
-        # no retries inside redis-py: a request must not wait for a dead Redis, the limiter falls back
+        # No retries inside redis-py: a request must not wait for a dead Redis, the limiter falls back.
+        redis_timeout = settings.rate_limit_redis_timeout_seconds
         self.redis = Redis.from_url(
             settings.redis_url,
-            socket_timeout=settings.rate_limit_redis_timeout_seconds,
-            socket_connect_timeout=settings.rate_limit_redis_timeout_seconds,
+            max_connections=settings.redis_max_connections,
+            socket_timeout=redis_timeout,
+            socket_connect_timeout=redis_timeout,
             retry=Retry(NoBackoff(), 0),
         )
         self.limiter = RateLimiter(
@@ -100,7 +102,7 @@ class Gateway:
     async def stop(self) -> None:
         GATEWAY_STATE.forget(self)
         await self.registry.stop()
-        if self.started:
+        if hasattr(self, "session"):  # also after a start that failed half-way
             await self.session.close()
         await self.redis.aclose()
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from services.api_gateway.metrics import RATE_LIMIT_DECISIONS
 from shared.breaker import BreakerState, CircuitBreaker
@@ -155,6 +155,9 @@ class RateLimiter:
             allowed, remaining, reset_ms = await self._script(
                 keys=[self._key_prefix + key], args=[now_ms, self._window_ms, limit, request_id]
             )
+        except MaxConnectionsError:  # our pool is full (a burst), Redis is not at fault: this one is local
+            self._redis_breaker.release()
+            return None
         except (RedisError, OSError) as exc:
             self._redis_breaker.record_failure()
             log.debug("rate limit falls back to the local log: %r", exc)

@@ -21,6 +21,7 @@ which names the upstream instance (:data:`CURRENT_UPSTREAM`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
+from prometheus_client import Counter, Histogram
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from yarl import URL
@@ -123,6 +125,7 @@ class ProxiedRequest:
     declared_length: int | None
     has_body: bool
     client_address: str
+    response_started: bool = False
 
     @property
     def idempotent(self) -> bool:
@@ -207,6 +210,8 @@ CONNECT_ERROR = _Failure("connect_error", retryable=True)
 CONNECTION_LOST = _Failure("connection_lost", retryable=True)
 TIMEOUT = _Failure("timeout", retryable=False)  # it may have had its effect, and the client has waited long enough
 BAD_RESPONSE = _Failure("bad_response", retryable=False)
+CLIENT_SIDE = _Failure("client_side", retryable=False)  # the client left, or sent too much: no answer owed
+INTERNAL_ERROR = ApiError("Internal error", code="internal_error", status_code=500)
 
 
 def _classify(exc: BaseException) -> _Failure:
@@ -250,24 +255,29 @@ class ProxyHandler:
             await self._forward(route, request, receive, send, decision)
         except ApiError as error:
             await _answer_error(scope, receive, send, error, decision)
+        except Exception:  # a bug of ours: the one error shape for the client, the trace for the log
+            log.exception("the proxy failed")
+            if not request.response_started:
+                await _answer_error(scope, receive, send, INTERNAL_ERROR, decision)
 
     # --- who is calling, and may they --------------------------------------------------------
 
     async def _authenticate(self, scope: Scope) -> Claims | None:
         """The verified caller; None when anonymous on a public route; 401 otherwise."""
-        token = bearer_token(Request(scope))
-        verifier = self.gateway.verifier
         if self.routing.is_public(scope["path"]):
-            if token is None:
-                return None
-            try:  # on a public route a token only decides whose rate limit applies (the bot's, say)
-                return await verifier.verify(token)
+            # a token here only decides whose rate limit applies (the bot's, say); the service judges it
+            try:
+                token = bearer_token(Request(scope))
+                claims = await self.gateway.verifier.verify(token) if token is not None else None
             except ApiError:
                 return None
-        if token is None:
-            raise Unauthorized()
-        claims = await verifier.verify(token)
-        context.user_id.set(claims.sub)
+        else:
+            token = bearer_token(Request(scope))
+            if token is None:
+                raise Unauthorized()
+            claims = await self.gateway.verifier.verify(token)
+        if claims is not None:
+            context.user_id.set(claims.sub)
         return claims
 
     async def _count(self, route: Route, claims: Claims | None, request: ProxiedRequest) -> RateDecision:
@@ -350,7 +360,7 @@ class ProxyHandler:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if body is not None and (body.too_large or body.client_gone):
                     breaker.release()  # the client's doing, not the upstream's
-                    return _Failure("client_error", retryable=False)
+                    return CLIENT_SIDE
                 failure = _classify(exc)
                 breaker.record_failure()
                 UPSTREAM_REQUESTS.labels(route.service, failure.outcome).inc()
@@ -361,14 +371,15 @@ class ProxyHandler:
             except BaseException:  # cancelled: no verdict on the upstream
                 breaker.release()
                 raise
-            UPSTREAM_LATENCY.labels(route.service).observe(time.perf_counter() - started)
+            latency, answered = _answer_series(route.service)
+            latency.observe(time.perf_counter() - started)
             if response.status in FAILURE_STATUSES:
                 breaker.record_failure()
                 UPSTREAM_REQUESTS.labels(route.service, "error_status").inc()
             else:
                 breaker.record_success()
                 instance.mark_healthy()
-                UPSTREAM_REQUESTS.labels(route.service, "ok").inc()
+                answered.inc()
             try:
                 await self._relay(instance, request, response, body, receive, send, decision)
             finally:
@@ -391,10 +402,14 @@ class ProxyHandler:
         headers = response_headers(response.raw_headers)
         headers.extend(decision.headers())
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        request.response_started = True
         watcher: asyncio.Future[None] | None = None
         chunks = 0
         try:
             async for chunk in response.content.iter_any():
+                if response.content.at_eof():  # the last chunk (often the only one): no empty message after it
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 chunks += 1
                 if watcher is None:
@@ -414,6 +429,12 @@ class ProxyHandler:
             if watcher is not None:
                 watcher.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@functools.cache
+def _answer_series(service: str) -> tuple[Histogram, Counter]:
+    """A service's latency and answered-request series, labelled once rather than on every request."""
+    return UPSTREAM_LATENCY.labels(service), UPSTREAM_REQUESTS.labels(service, "ok")
 
 
 async def _client_disconnect(receive: Receive) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from services.api_gateway.gateway import Gateway
 from services.api_gateway.limiter import KEY_PREFIX, RateLimiter, SlidingWindowLog
 from services.api_gateway.routing import JWKS_PATH
 from services.api_gateway.tests.conftest import (
@@ -175,3 +176,18 @@ async def test_without_redis_the_local_limit_applies_and_health_says_so(
             clock.advance(61)  # past the retry interval, and a new window for Redis' count
             assert (await client.get("/api/v1/users/me")).headers["x-ratelimit-remaining"] == "2"
             assert (await client.get("/health")).json()["rate_limiter"]["backend"] == "redis"
+
+
+async def test_a_burst_beyond_the_redis_pool_is_decided_locally_without_giving_up_on_redis(
+    upstream: Upstream, clock: FakeClock
+) -> None:
+    settings = gateway_settings({"user-service": [upstream.url]}, jwks_url=upstream.url + JWKS_PATH)
+    gateway = Gateway(settings.model_copy(update={"redis_max_connections": 5}), clock=clock)
+    try:
+        decisions = await asyncio.gather(*(gateway.limiter.hit(f"burst:{uuid.uuid4()}", 10) for _ in range(50)))
+    finally:
+        await gateway.redis.aclose()
+    backends = Counter(decision.backend for decision in decisions)
+    assert backends["redis"] >= 5 and backends["local"] >= 1
+    assert all(decision.allowed for decision in decisions)
+    assert gateway.limiter.backend == "redis"  # a full pool is not a Redis failure
