@@ -4,9 +4,10 @@ On a machine where wrk, the proxies, the services and the servers share a few CP
 the component that sits at one full core (a Python process has one) is what limits
 the throughput; this is what the table's CPU rows show. Each component's processes
 are looked up when a run starts and their CPU time is compared at its end; wrk's own
-time comes from the harness's reaped children (``RUSAGE_CHILDREN``). ``other`` is the
-machine's busy time that none of them used: another program (a test run, say) taking
-CPU from the benchmark shows there.
+time comes from the harness's reaped children (``RUSAGE_CHILDREN``). ``softirq`` is the
+kernel's packet processing, on a quiet machine nearly all of it the benchmark's own
+loopback traffic. ``other`` is the machine's busy time that none of these used:
+another program (a test run, say) taking CPU from the benchmark shows there.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
 Groups = Callable[[], dict[str, list[int]]]  # component name → its pids, resolved at each run's start
 WRK = "wrk"
+SOFTIRQ = "softirq"
 OTHER = "other"
 
 
@@ -60,11 +63,11 @@ def measuring(groups: Groups) -> Iterator[CpuUsage]:
     usage = CpuUsage()
     before = {name: _cpu_times(pids) for name, pids in groups().items()}
     children_before = _children_seconds()
-    busy_before = _machine_busy_seconds()
+    machine_before = psutil.cpu_times()
     started, started_at = time.monotonic(), time.time()
     yield usage
     usage.wall_seconds = time.monotonic() - started
-    busy = _machine_busy_seconds() - busy_before
+    machine_after = psutil.cpu_times()
     for name, pids in groups().items():
         after = _cpu_times(pids)
         earlier = before.get(name, {})
@@ -76,6 +79,8 @@ def measuring(groups: Groups) -> Iterator[CpuUsage]:
             if pid in earlier or _started_after(pid, started_at)
         )
     usage.seconds[WRK] = _children_seconds() - children_before
+    usage.seconds[SOFTIRQ] = machine_after.softirq - machine_before.softirq
+    busy = _busy_seconds(machine_after) - _busy_seconds(machine_before)
     usage.seconds[OTHER] = max(0.0, busy - sum(usage.seconds.values()))
 
 
@@ -97,9 +102,8 @@ def _cpu_times(pids: list[int]) -> dict[int, float]:
     return seconds
 
 
-def _machine_busy_seconds() -> float:
+def _busy_seconds(times: Any) -> float:
     # Linux: guest time is already inside user, and steal is time this machine did not get
-    times = psutil.cpu_times()
     return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
 
 
