@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.gateway.cpu import OTHER, CpuUsage
-from benchmarks.gateway.gateway import gateway_overrides, parse_settings_list
+from benchmarks.gateway.gateway import gateway_overrides
 from benchmarks.gateway.nginx import NginxPlan, render_config
 from benchmarks.gateway.report import (
     DIRECT,
@@ -21,7 +21,7 @@ from benchmarks.gateway.report import (
     Comparison,
     TargetResult,
 )
-from benchmarks.gateway.settings import BenchSettings
+from benchmarks.gateway.settings import BenchSettings, parse_settings_list
 from benchmarks.gateway.wrk import (
     ERROR_KINDS,
     PERCENTILES,
@@ -236,7 +236,9 @@ def test_settings_from_the_environment_and_quick_mode() -> None:
 def test_gateway_limits_are_raised_through_its_own_prefixed_settings() -> None:
     spec = ServiceSpec("api-gateway", "api_gateway", 8000, has_database=False)
 
-    overrides = gateway_overrides(spec, {"BENCH_GATEWAY_SETTINGS": "rate_limit_requests=7,LOG_LEVEL=WARNING"})
+    extra = BenchSettings.from_environment({"BENCH_GATEWAY_SETTINGS": "rate_limit_requests=7,LOG_LEVEL=WARNING"})
+
+    overrides = gateway_overrides(spec, extra.gateway_settings)
 
     assert overrides == {
         "API_GATEWAY_RATE_LIMIT_REQUESTS": "7",
@@ -244,6 +246,8 @@ def test_gateway_limits_are_raised_through_its_own_prefixed_settings() -> None:
         "API_GATEWAY_LOG_LEVEL": "WARNING",
     }
     assert gateway_overrides(spec, {})["API_GATEWAY_RATE_LIMIT_REQUESTS"] == "1000000000"
+    with pytest.raises(ValueError, match="NAME=value"):
+        BenchSettings.from_environment({"BENCH_GATEWAY_SETTINGS": "oops"})
 
 
 def test_gateway_settings_list() -> None:

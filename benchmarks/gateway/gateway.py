@@ -5,13 +5,12 @@ its line in ``shared/fleet.py`` (the fleet then starts it). For the run its rate
 limits are raised through its own settings (``API_GATEWAY_<SETTING>`` overrides, the
 runner's per-service mechanism) so no request is limited, while the limiter still
 does its Redis round trip on every request. ``BENCH_GATEWAY_SETTINGS="NAME=value,..."``
-adds or replaces settings by hand. Should a limit's name change, the run sees 429s
+(``BenchSettings.gateway_settings``) adds or replaces settings by hand. Should a limit's name change, the run sees 429s
 and reports the gateway's figures as not comparable, rather than quoting them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from shared.fleet import ServiceSpec, by_name
@@ -40,18 +39,7 @@ def gateway_spec() -> tuple[ServiceSpec | None, str | None]:
     return spec, None
 
 
-def gateway_overrides(spec: ServiceSpec, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Per-service overrides (``API_GATEWAY_...``) that lift the gateway's rate limits for the run."""
-    chosen = RAISED_LIMITS | parse_settings_list(environ.get("BENCH_GATEWAY_SETTINGS", ""))
+def gateway_overrides(spec: ServiceSpec, extra: Mapping[str, str]) -> dict[str, str]:
+    """Per-service overrides (``API_GATEWAY_...``): the raised rate limits, then ``extra`` settings."""
+    chosen = RAISED_LIMITS | dict(extra)
     return {f"{spec.env_prefix}{name}": value for name, value in chosen.items()}
-
-
-def parse_settings_list(text: str) -> dict[str, str]:
-    """``"NAME=value,OTHER=value"`` → ``{"NAME": "value", "OTHER": "value"}``."""
-    settings: dict[str, str] = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = entry.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"BENCH_GATEWAY_SETTINGS must look like 'NAME=value,NAME=value', not {entry!r}")
-        settings[name.strip().upper()] = value.strip()
-    return settings

@@ -40,7 +40,7 @@ def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, m
     started_at = datetime.now(UTC)
     started = time.monotonic()
     gateway_spec, gateway_missing = gateway.gateway_spec()
-    overrides = gateway.gateway_overrides(gateway_spec) if gateway_spec else {}
+    overrides = gateway.gateway_overrides(gateway_spec, settings.gateway_settings) if gateway_spec else {}
     if overrides:
         say("gateway settings for the run: " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())))
     report = BenchReport(started_at, settings, machine, results={})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class BenchSettings:
     paced_duration_seconds: int = 6  # wrk -d of each paced round: 1,800 requests at 300 req/s
     nginx_workers: int = 1  # the gateway is one process too
     nginx_keepalive: int = 64  # idle upstream connections nginx keeps per worker
+    gateway_settings: dict[str, str] = field(default_factory=dict)  # more API_GATEWAY_<NAME> for the run
     quick: bool = False
 
     @classmethod
@@ -53,6 +54,7 @@ class BenchSettings:
             paced_duration_seconds=number("BENCH_PACED_DURATION", defaults.paced_duration_seconds),
             nginx_workers=number("BENCH_NGINX_WORKERS", defaults.nginx_workers),
             nginx_keepalive=number("BENCH_NGINX_KEEPALIVE", defaults.nginx_keepalive),
+            gateway_settings=parse_settings_list(environ.get("BENCH_GATEWAY_SETTINGS", "")),
             quick=quick,
         )
 
@@ -62,3 +64,14 @@ class BenchSettings:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def parse_settings_list(text: str) -> dict[str, str]:
+    """``BENCH_GATEWAY_SETTINGS``: ``"NAME=value,OTHER=value"`` → ``{"NAME": "value", "OTHER": "value"}``."""
+    settings: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = entry.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"BENCH_GATEWAY_SETTINGS must look like 'NAME=value,NAME=value', not {entry!r}")
+        settings[name.strip().upper()] = value.strip()
+    return settings
