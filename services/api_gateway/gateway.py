@@ -68,6 +68,7 @@ class Gateway:
             window_seconds=settings.rate_limit_window_seconds,
             clock=clock,
             redis_retry_seconds=settings.rate_limit_redis_retry_seconds,
+            key_prefix=settings.rate_limit_key_prefix,
         )
         self.verifier = TokenVerifier(
             JwksClient(settings.resolved_jwks_url, clock=clock),

@@ -21,7 +21,9 @@ Environment variables (``<NAME>_FILE`` works for each), with their defaults:
   client address when anonymous), ``SERVICE_RATE_LIMIT_REQUESTS=1000`` for service
   accounts (the bot), ``RATE_LIMIT_REDIS_TIMEOUT_SECONDS=0.25``,
   ``RATE_LIMIT_REDIS_RETRY_SECONDS=5`` (how long the local fallback is used before
-  Redis is tried again), ``REDIS_MAX_CONNECTIONS=1024`` (a request beyond them is limited locally).
+  Redis is tried again), ``REDIS_MAX_CONNECTIONS=1024`` (a request beyond them is limited locally),
+  ``RATE_LIMIT_KEY_PREFIX=gateway:rl:`` (the limiter's keys; deployments sharing one Redis
+  database need different ones).
 - ``MAX_REQUEST_BODY_BYTES=1048576`` for every route without its own limit.
 - ``ROUTE_POLICIES`` — JSON, per route prefix: ``{"materials": {"max_body_bytes":
   52428800, "timeout_seconds": 120, "rate_limit": 300, "service_rate_limit": 3000}}``;
@@ -104,6 +106,7 @@ class GatewaySettings(ServiceSettings):
     rate_limit_redis_timeout_seconds: float = Field(0.25, gt=0)
     rate_limit_redis_retry_seconds: float = Field(5.0, ge=0)
     redis_max_connections: int = Field(1024, ge=1)  # a request beyond it is limited locally
+    rate_limit_key_prefix: str = Field("gateway:rl:", min_length=1)  # deployments sharing a Redis database differ here
 
     route_policies: dict[str, RoutePolicy] = Field(default_factory=dict)
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ import uvicorn
 from services.api_gateway.app import GatewayApp, build_gateway
 from services.api_gateway.discovery import Resolver, system_resolver
 from services.api_gateway.gateway import Gateway
+from services.api_gateway.limiter import KEY_PREFIX
 from services.api_gateway.routing import JWKS_PATH
 from services.api_gateway.settings import GatewaySettings
 from services.api_gateway.tests.upstream import UpstreamState, upstream_app
@@ -35,6 +37,9 @@ from shared.testing.infra import TEST_REDIS_URL
 from shared.testing.tokens import TokenFactory
 
 WAIT_SECONDS = 15.0  # the bound on every start, stop and readiness wait
+# Every session's fake clock starts at the same instant, so one session's limiter entries would
+# count in the next one's windows (Redis keeps them for a real minute): each session has its keys.
+SESSION_KEY_PREFIX = f"{KEY_PREFIX}test-{uuid.uuid4().hex[:8]}:"
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -180,6 +185,7 @@ def gateway_settings(upstreams: Mapping[str, list[str]], *, jwks_url: str, **ove
         "health_check_interval_seconds": 3600,  # rounds run when a test calls registry.refresh()
         "breaker_failure_threshold": 3,
         "breaker_reset_seconds": 30,
+        "rate_limit_key_prefix": SESSION_KEY_PREFIX,
     }
     options.update(overrides)
     return GatewaySettings(**options)

@@ -38,7 +38,10 @@ async def redis() -> AsyncIterator[Redis]:
 async def assert_every_limiter_key_expires(redis: Redis) -> int:
     """TTL on every limiter key in the test database: -1 (no expiry) must never appear."""
     keys = [key async for key in redis.scan_iter(match=KEY_PREFIX + "*", count=1000)]
-    ttls = await asyncio.gather(*(redis.pttl(key) for key in keys))
+    async with redis.pipeline(transaction=False) as pipeline:
+        for key in keys:
+            pipeline.pttl(key)
+        ttls = await pipeline.execute()
     forever = [key for key, ttl in zip(keys, ttls, strict=True) if ttl == -1]
     assert not forever, f"limiter keys without an expiry: {forever[:5]}"
     return len(keys)
