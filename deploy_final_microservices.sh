@@ -39,7 +39,7 @@ case "$MODE" in
     docker compose -f "$COMPOSE_FILE" ps
     say "RepitBot is up:"
     docker compose -f "$COMPOSE_FILE" ps --format '{{.Service}} {{.Publishers}}' \
-      | sed -n 's/^\([^ ]*\) .*127\.0\.0\.1:\([0-9]*\)->.*/  \1  http:\/\/127.0.0.1:\2/p'
+      | sed -n 's/^\([^ ]*\) .*:\([0-9]*\)->.*/  \1  http:\/\/127.0.0.1:\2/p'
     ;;
   local)
     say "local servers, databases, vhost, migrations, supervisord (python -m shared.runner up)"

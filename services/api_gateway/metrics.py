@@ -29,7 +29,7 @@ UPSTREAM_REQUESTS = Counter(
 )
 UPSTREAM_REJECTED = Counter(
     "gateway_upstream_rejected_total",
-    "Requests answered 503 without reaching an upstream: breaker_open, not_deployed",
+    "Requests answered 503 without reaching an upstream: breaker_open, no_instance (none resolved), not_deployed",
     ["service", "reason"],
 )
 UPSTREAM_RETRIES = Counter(

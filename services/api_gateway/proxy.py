@@ -63,14 +63,31 @@ log = logging.getLogger(__name__)
 # the instance serving this request, for its access-log line
 CURRENT_UPSTREAM: ContextVar[str | None] = ContextVar("upstream", default=None)
 
+# RFC 9110 §7.6.1; besides these, whatever a Connection header names
 HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer", b"trailers"}
-    | {b"transfer-encoding", b"upgrade"}
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
 )
-# The gateway sets these itself; a client's values are never passed on.
+# The gateway sets these itself; a client's values are never passed on (uvicorn has answered Expect).
 REQUEST_HEADERS_SET_HERE = frozenset(
-    {b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-correlation-id"}
-    | {b"expect"}  # uvicorn has already answered 100-continue
+    {
+        b"host",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
+        b"x-correlation-id",
+        b"expect",
+    }
 )
 # uvicorn adds its own Date and Server, the request-context middleware the correlation ID.
 RESPONSE_HEADERS_SET_HERE = frozenset({b"date", b"server", b"x-correlation-id"})
@@ -327,7 +344,7 @@ class ProxyHandler:
             UPSTREAM_RETRIES.labels(route.service).inc()
         if failure is not None:
             raise failure.error(self.gateway.settings.health_check_interval_seconds)
-        UPSTREAM_REJECTED.labels(route.service, "breaker_open").inc()
+        UPSTREAM_REJECTED.labels(route.service, "breaker_open" if pool.instances else "no_instance").inc()
         raise ServiceUnavailable(
             "The service is unavailable, try again later", retry_after=max(1, math.ceil(pool.retry_after()))
         )
@@ -357,10 +374,13 @@ class ProxyHandler:
                     timeout=route.timeout,
                     allow_redirects=False,
                 )
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except Exception as exc:
                 if body is not None and (body.too_large or body.client_gone):
                     breaker.release()  # the client's doing, not the upstream's
                     return CLIENT_SIDE
+                if not isinstance(exc, aiohttp.ClientError | TimeoutError):
+                    breaker.release()  # our bug, not the upstream's failure
+                    raise
                 failure = _classify(exc)
                 breaker.record_failure()
                 UPSTREAM_REQUESTS.labels(route.service, failure.outcome).inc()
