@@ -133,6 +133,9 @@ class LessonCancelled(_Lesson):
     cancelled_by_role: Role  # a day whose lesson the tutor cancelled does not break a streak
     reason: str | None = None
     # chargeable (inherited): a late cancellation the tutor decided to charge
+    # set when the tutor later excuses a chargeable cancellation: the event is sent again with
+    # chargeable false, and a consumer that charged the first one refunds (the latest occurred_at wins)
+    excused_by: uuid.UUID | None = None
 
 
 class LessonCompleted(_Lesson):
@@ -141,6 +144,9 @@ class LessonCompleted(_Lesson):
     attendance: Attendance = "present"
     grade: Grade | None = None
     mastery: Mastery | None = None  # the tutor's judgement of the lesson's topic
+    mastery_comment: str | None = None
+    skills: list[str] = Field(default_factory=list)  # skills practised
+    notes: str | None = None
 
 
 class LessonMissed(_Lesson):
