@@ -167,3 +167,28 @@ async def wait_for_dead_letters(
     finally:
         await connection.close()
     return bodies
+
+
+async def publish(url: str, *envelopes: Envelope, exchange: str = "repitbot.events") -> None:
+    """Publish events on the exchange as a producer would (routing key = event type), with confirms.
+
+    For a consumer's tests that must not depend on the producing service: build the envelope
+    from the catalogue (``Envelope.wrap(LessonCompleted(...), producer="lesson-service", ...)``);
+    publishing the same envelope twice plays a duplicated delivery.
+    """
+    connection = await aio_pika.connect(url, timeout=10)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        target = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        for envelope in envelopes:
+            message = aio_pika.Message(
+                body=envelope.to_json(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(envelope.event_id),
+                type=envelope.event_type,
+                headers={"version": envelope.version},
+            )
+            await target.publish(message, routing_key=envelope.event_type)
+    finally:
+        await connection.close()

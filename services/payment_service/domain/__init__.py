@@ -1,0 +1,1 @@
+"""payment-service's rules, as plain functions over a session (no HTTP)."""

@@ -1,0 +1,131 @@
+"""The ledger: every change of a balance is one immutable row; the balance is their sum.
+
+Every change goes through :func:`post_entry` on an account locked with
+:func:`lock_account` (``SELECT ... FOR UPDATE`` on the tutor–student row), so
+concurrent top-ups and charges on one balance apply one after another and
+``balance_after`` of each row is exact. ``accounts.balance`` is kept in the same
+statement as the row it sums; ``rebuilt_balance`` recomputes it from the rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payment_service.models import Account, LedgerEntry
+from shared.errors import Unprocessable
+
+
+@dataclass(frozen=True)
+class AccountKey:
+    tutor_id: uuid.UUID
+    student_id: uuid.UUID
+
+
+async def lock_account(session: AsyncSession, key: AccountKey, *, currency: str) -> Account:
+    """The tutor–student account, created in ``currency`` if new, locked until the transaction ends."""
+    await session.execute(
+        insert(Account)
+        .values(tutor_id=key.tutor_id, student_id=key.student_id, currency=currency)
+        .on_conflict_do_nothing(index_elements=[Account.tutor_id, Account.student_id])
+    )
+    account = await session.scalar(
+        select(Account)
+        .where(Account.tutor_id == key.tutor_id, Account.student_id == key.student_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert account is not None
+    return account
+
+
+async def find_account(session: AsyncSession, key: AccountKey) -> Account | None:
+    return await session.scalar(
+        select(Account).where(Account.tutor_id == key.tutor_id, Account.student_id == key.student_id)
+    )
+
+
+def check_currency(account: Account, currency: str, *, field: str = "currency") -> None:
+    if currency != account.currency:
+        raise Unprocessable(
+            f"This balance is kept in {account.currency}, not {currency}",
+            code="currency_mismatch",
+            details=[{"field": field, "message": f"must be {account.currency}", "type": "value_error"}],
+        )
+
+
+async def post_entry(
+    session: AsyncSession,
+    account: Account,
+    *,
+    kind: str,
+    amount: int,
+    currency: str,
+    at: datetime,
+    method: str | None = None,
+    lessons: int | None = None,
+    lesson_id: uuid.UUID | None = None,
+    refunds_entry_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    created_by: uuid.UUID | None = None,
+    source_event_id: uuid.UUID | None = None,
+) -> LedgerEntry:
+    """Append one row to a locked account and move its balance by ``amount`` (signed)."""
+    check_currency(account, currency)
+    entry = LedgerEntry(
+        id=uuid.uuid4(),
+        tutor_id=account.tutor_id,
+        student_id=account.student_id,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        balance_after=account.balance + amount,
+        method=method,
+        lessons=lessons,
+        lesson_id=lesson_id,
+        refunds_entry_id=refunds_entry_id,
+        reason=reason,
+        created_by=created_by,
+        source_event_id=source_event_id,
+        created_at=at,
+    )
+    session.add(entry)
+    account.balance = entry.balance_after
+    await session.flush()
+    return entry
+
+
+async def lesson_already_charged(session: AsyncSession, lesson_id: uuid.UUID) -> bool:
+    found = await session.scalar(select(LedgerEntry.id).where(LedgerEntry.lesson_id == lesson_id))
+    return found is not None
+
+
+async def get_entry(session: AsyncSession, key: AccountKey, entry_id: uuid.UUID) -> LedgerEntry | None:
+    return await session.scalar(
+        select(LedgerEntry).where(
+            LedgerEntry.id == entry_id, LedgerEntry.tutor_id == key.tutor_id, LedgerEntry.student_id == key.student_id
+        )
+    )
+
+
+async def refunded_so_far(session: AsyncSession, entry_id: uuid.UUID) -> int:
+    """How much of an entry was already given back (a positive number)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.refunds_entry_id == entry_id)
+    )
+    return -int(total or 0)
+
+
+async def rebuilt_balance(session: AsyncSession, key: AccountKey) -> int:
+    """The balance as the sum of the account's rows: what ``accounts.balance`` must always equal."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.tutor_id == key.tutor_id, LedgerEntry.student_id == key.student_id
+        )
+    )
+    return int(total or 0)
