@@ -49,6 +49,9 @@ PUBLIC_PATHS = frozenset(
         "/api/v1/auth/token",
         "/api/v1/auth/telegram",
         JWKS_PATH,
+        # lesson-service's iCalendar feed: phone calendars cannot send a bearer token; the secret
+        # token in its query is the credential, checked by lesson-service (api/calendar.py)
+        "/api/v1/lessons/calendar.ics",
     }
 )
 

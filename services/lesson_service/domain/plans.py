@@ -1,0 +1,78 @@
+"""A student's study plan: an ordered list of topics, handed out to their scheduled lessons in order.
+
+``reflow`` runs after every change to the plan or to the student's lessons with the tutor: the
+topics not yet covered (by a completed lesson) go, in order, to the scheduled lessons that follow
+the plan (not those with a topic the tutor typed). So a cancelled or missed lesson's topic moves to
+the next lesson: no topic is lost or skipped, and no lesson is deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.lesson_service.models import Lesson, StudyPlanTopic
+
+
+async def topics(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> list[StudyPlanTopic]:
+    rows = await session.scalars(
+        select(StudyPlanTopic)
+        .where(StudyPlanTopic.tutor_id == tutor_id, StudyPlanTopic.student_id == student_id)
+        .order_by(StudyPlanTopic.position)
+    )
+    return list(rows)
+
+
+async def replace_plan(
+    session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID, titles: Sequence[str]
+) -> list[StudyPlanTopic]:
+    """The plan becomes ``titles``; a topic whose title stays keeps its identity (and what it covered)."""
+    existing = {topic.title: topic for topic in await topics(session, tutor_id, student_id)}
+    kept: list[StudyPlanTopic] = []
+    for position, title in enumerate(titles):
+        topic = existing.pop(title, None)
+        if topic is None:
+            topic = StudyPlanTopic(id=uuid.uuid4(), tutor_id=tutor_id, student_id=student_id, title=title)
+            session.add(topic)
+        topic.position = position
+        kept.append(topic)
+    if existing:
+        gone = [topic.id for topic in existing.values()]
+        for lesson in await session.scalars(select(Lesson).where(Lesson.plan_topic_id.in_(gone))):
+            lesson.plan_topic_id = None
+            if lesson.status == "scheduled":
+                lesson.topic = None
+        await session.flush()
+        await session.execute(delete(StudyPlanTopic).where(StudyPlanTopic.id.in_(gone)))
+    await session.flush()
+    await reflow(session, tutor_id, student_id)
+    return kept
+
+
+async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:
+    plan = await topics(session, tutor_id, student_id)
+    if not plan:
+        return
+    lessons = list(
+        await session.scalars(
+            select(Lesson)
+            .where(Lesson.tutor_id == tutor_id, Lesson.student_id == student_id, Lesson.status != "cancelled")
+            .order_by(Lesson.starts_at, Lesson.id)
+            .with_for_update()
+        )
+    )
+    covered = {lesson.plan_topic_id for lesson in lessons if lesson.status == "completed"}
+    pending = iter([topic for topic in plan if topic.id not in covered])
+    for lesson in lessons:
+        if lesson.status != "scheduled":
+            continue
+        follows_plan = lesson.plan_topic_id is not None or lesson.topic is None
+        if not follows_plan:
+            continue
+        topic = next(pending, None)
+        lesson.plan_topic_id = topic.id if topic else None
+        lesson.topic = topic.title if topic else None
+    await session.flush()

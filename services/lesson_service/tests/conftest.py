@@ -1,0 +1,185 @@
+"""lesson-service in-process against real PostgreSQL and RabbitMQ: a scratch database migrated with the
+real migrations, a throwaway vhost, the app's own lifespan, httpx talking ASGI to it, and the shared
+fake user-service (JWKS, client credentials, /internal/links) on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.lesson_service.app import build_app
+from services.lesson_service.settings import LessonServiceSettings
+from shared.clock import FakeClock
+from shared.fleet import by_name
+from shared.migrations import upgrade
+from shared.testing import infra
+from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
+from shared.testing.tokens import TokenFactory
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday; the app's clock starts here
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return infra.run_id()
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_id: str) -> AsyncIterator[str]:
+    name = f"repitbot_test_lesson_{run_id}"
+    url = await infra.create_database(name)
+    await asyncio.to_thread(upgrade, by_name("lesson-service"), url)  # env.py runs its own event loop
+    yield url
+    await infra.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def rabbit_url(run_id: str) -> Iterator[str]:
+    name = f"repitbot_test_lesson_{run_id}"
+    url = infra.create_vhost(name)
+    yield url
+    infra.delete_vhost(name)
+
+
+@pytest.fixture(scope="session")
+async def users() -> AsyncIterator[FakeUserService]:
+    """The fake user-service: signs the tests' tokens and answers /internal/links from ``users.links``."""
+    state = FakeUserService(await TokenFactory.create())
+    state.reset()
+    server = LocalServer(fake_user_service_app(state)).start()
+    state.url = server.url
+    yield state
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> LessonServiceSettings:
+    return LessonServiceSettings(
+        env="test",
+        database_url=database_url,
+        rabbitmq_url=rabbit_url,
+        user_service_url=users.url,
+        service_client_id="lesson-service",
+        service_client_secret=SERVICE_CLIENTS["lesson-service"],
+        outbox_poll_seconds=0.5,
+        db_pool_size=25,
+        public_base_url="https://api.example.test",
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: LessonServiceSettings, clock: FakeClock) -> AsyncIterator[FastAPI]:
+    application = build_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://lesson-service", timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+# --- people and helpers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    role: str
+    headers: dict[str, str]
+
+
+class People:
+    """Fresh users per test (tests isolate by new tutors, never by truncating)."""
+
+    def __init__(self, users: FakeUserService) -> None:
+        self.users = users
+
+    def make(self, role: str) -> Person:
+        user_id = str(uuid.uuid4())
+        return Person(user_id, role, self.users.tokens.auth_header(user_id, role))
+
+    def tutor(self) -> Person:
+        return self.make("tutor")
+
+    def student_of(self, tutor: Person) -> Person:
+        student = self.make("student")
+        self.users.link(tutor.id, student.id, "tutor")
+        return student
+
+    def parent_of(self, student: Person) -> Person:
+        parent = self.make("parent")
+        self.users.link(parent.id, student.id, "parent")
+        return parent
+
+    def admin(self) -> Person:
+        return self.make("admin")
+
+
+@pytest.fixture
+def people(users: FakeUserService) -> People:
+    return People(users)
+
+
+def at(days: float = 0, hours: float = 0) -> str:
+    """An ISO time relative to the fake clock's start."""
+    return (NOW + timedelta(days=days, hours=hours)).isoformat()
+
+
+def lesson_body(student: Person, starts_at: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "student_id": student.id,
+        "starts_at": starts_at or at(days=1),
+        "duration_minutes": 60,
+        "subject": "Maths",
+        **fields,
+    }
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details", "correlation_id"}
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+async def schedule(client: httpx.AsyncClient, tutor: Person, student: Person, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/lessons", json=lesson_body(student, **fields), headers=tutor.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def outbox_payloads(db: asyncpg.Pool, event_type: str, **payload_fields: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT envelope->'payload' AS payload FROM outbox_events"
+        " WHERE event_type = $1 AND envelope->'payload' @> $2::jsonb ORDER BY created_at",
+        event_type,
+        json.dumps(payload_fields),
+    )
+    return [json.loads(row["payload"]) for row in rows]
