@@ -90,7 +90,13 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Paym
 async def app(settings: PaymentServiceSettings) -> AsyncIterator[FastAPI]:
     application = build_app(settings)
     async with application.router.lifespan_context(application):
+        await consuming(application)
         yield application
+
+
+async def consuming(application: FastAPI) -> None:
+    """Wait until the app's queue is declared and bound: an event published before would be lost."""
+    await eventually(lambda: application.state.bus.is_connected, what="payment-service consuming")
 
 
 @pytest.fixture(scope="session")

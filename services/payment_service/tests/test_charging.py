@@ -15,6 +15,7 @@ from services.payment_service.settings import PaymentServiceSettings
 from services.payment_service.tests.conftest import (
     Api,
     completed,
+    consuming,
     envelope,
     ledger_matches_accounts,
     lesson_fields,
@@ -150,6 +151,7 @@ async def test_two_instances_consuming_duplicates_charge_each_lesson_once(
     await api.set_price(family.tutor, 100)
     second = build_app(settings)
     async with second.router.lifespan_context(second):
+        await consuming(second)
         lessons = [completed(family) for _ in range(20)]
         events = [envelope(lesson) for lesson in lessons]
         retries = [envelope(lesson) for lesson in lessons]  # another event id about the same lesson
