@@ -1,4 +1,8 @@
-"""A student's statement with a tutor: the rows, and totals per month aggregated in SQL."""
+"""A student's statement with a tutor: the rows, and totals per month aggregated in SQL.
+
+Rows are listed in the order they were applied; a row is dated when it happened (a charge at
+its lesson event's time, which may be late), and months count rows by that date.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment_service.domain.ledger import AccountKey
@@ -23,16 +27,19 @@ def _of(key: AccountKey) -> Any:
 async def entries(
     session: AsyncSession, key: AccountKey, *, limit: int, before: tuple[datetime, uuid.UUID] | None
 ) -> Sequence[LedgerEntry]:
-    """Newest first, keyset-paged on (created_at, id)."""
+    """Newest first in the order the rows were applied (``seq``: each ``balance_after`` is the
+    running balance down the list), keyset-paged after the cursor's row."""
     query = select(LedgerEntry).where(_of(key))
     if before is not None:
-        query = query.where(tuple_(LedgerEntry.created_at, LedgerEntry.id) < tuple_(*before))
-    query = query.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(limit)
-    return (await session.scalars(query)).all()
+        _, entry_id = before
+        query = query.where(
+            LedgerEntry.seq < select(LedgerEntry.seq).where(LedgerEntry.id == entry_id).scalar_subquery()
+        )
+    return (await session.scalars(query.order_by(LedgerEntry.seq.desc()).limit(limit))).all()
 
 
 async def all_entries(session: AsyncSession, key: AccountKey) -> Sequence[LedgerEntry]:
-    query = select(LedgerEntry).where(_of(key)).order_by(LedgerEntry.created_at, LedgerEntry.id)
+    query = select(LedgerEntry).where(_of(key)).order_by(LedgerEntry.seq)
     return (await session.scalars(query.limit(MAX_EXPORT_ROWS))).all()
 
 
