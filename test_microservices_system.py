@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -201,6 +202,36 @@ def step_strangers_see_nothing(s: Scenario) -> str:
     return "another tutor gets 404"
 
 
+def step_tutor_schedules_and_completes_a_lesson(s: Scenario) -> str:
+    start = (datetime.now(UTC) + timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    body = {"student_id": s.ids["student"], "starts_at": start.isoformat(), "duration_minutes": 60, "subject": "Maths"}
+    lesson = s.expect(s.call("POST", "/api/v1/lessons", body, as_user="tutor"), 201, "tutor schedules a lesson")
+    if lesson["status"] != "scheduled":
+        raise StepFailed(f"a new lesson is scheduled, got {lesson['status']}")
+    clash = {**body, "starts_at": (start + timedelta(minutes=30)).isoformat()}
+    s.expect(s.call("POST", "/api/v1/lessons", clash, as_user="tutor"), 409, "an overlapping lesson")
+    s.expect(s.call("POST", "/api/v1/lessons", body, as_user="other"), 404, "another tutor schedules for the student")
+    done = s.expect(
+        s.call("POST", f"/api/v1/lessons/{lesson['id']}/complete", {"grade": 5, "notes": "well done"}, as_user="tutor"),
+        200,
+        "tutor completes the lesson",
+    )
+    if done["status"] != "completed" or done["grade"] != 5:
+        raise StepFailed(f"the lesson should be completed with grade 5: {done}")
+    s.expect(
+        s.call("POST", f"/api/v1/lessons/{lesson['id']}/complete", {"grade": 4}, as_user="tutor"),
+        409,
+        "completing twice",
+    )
+    window = f"from={(start - timedelta(hours=1)).isoformat()}&to={(start + timedelta(hours=2)).isoformat()}"
+    listed = s.expect(
+        s.call("GET", "/api/v1/lessons?" + window.replace("+", "%2B"), as_user="student"), 200, "student's lessons"
+    )
+    if [item["id"] for item in listed["items"]] != [lesson["id"]]:
+        raise StepFailed(f"the student should see the lesson: {listed}")
+    return f"lesson {lesson['id']} completed; overlap → 409"
+
+
 def step_bad_input_is_refused(s: Scenario) -> str:
     missing = s.call("POST", "/api/v1/auth/register", {"email": s.email("x")})
     s.expect(missing, 422, "register without a password")
@@ -237,6 +268,7 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_student_joins_by_invite,
     step_tutor_sees_the_student,
     step_strangers_see_nothing,
+    step_tutor_schedules_and_completes_a_lesson,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,
 ]
