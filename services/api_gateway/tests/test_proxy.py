@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from services.api_gateway.routing import JWKS_PATH
@@ -190,3 +191,12 @@ async def test_a_silent_upstream_answers_504(upstream: Upstream, tokens: TokenFa
         response = await client.get("/api/v1/users/slow?seconds=1", headers=tokens.auth_header(uuid.uuid4(), "tutor"))
     assert_error(response, 504, "upstream_timeout")
     assert len(upstream.state.requests_to("/api/v1/users/slow")) == 1  # a timeout is never retried
+
+
+async def test_an_answer_the_upstream_breaks_off_reaches_the_client_cut_never_complete_looking(
+    gateway: RunningGateway, tokens: TokenFactory
+) -> None:
+    async with gateway.client(headers=tokens.auth_header(uuid.uuid4(), "tutor")) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("/api/v1/materials/broken?size=2000000")
+        assert (await client.get("/api/v1/materials/after")).status_code == 200  # the gateway carries on

@@ -106,6 +106,17 @@ def upstream_app(state: UpstreamState) -> Starlette:
 
         return StreamingResponse(chunks(), media_type="application/octet-stream", headers={"Content-Length": str(size)})
 
+    async def broken(request: Request) -> Response:
+        """Promises ``size`` bytes, sends half, then the process's connection breaks."""
+        size = int(request.query_params["size"])
+        record(request)
+
+        async def half_then_fail() -> AsyncIterator[bytes]:
+            yield bytes(size // 2)
+            raise ConnectionResetError("the upstream broke off")
+
+        return StreamingResponse(half_then_fail(), headers={"Content-Length": str(size)})
+
     async def slow(request: Request) -> Response:
         record(request)
         await asyncio.sleep(float(request.query_params.get("seconds", "5")))
@@ -120,6 +131,7 @@ def upstream_app(state: UpstreamState) -> Starlette:
             Route("/openapi.json", openapi),
             Route("/api/v1/materials/upload", upload, methods=["POST"]),
             Route("/api/v1/materials/download", download),
+            Route("/api/v1/materials/broken", broken),
             Route("/api/v1/users/slow", slow),
             Route("/api/v1/{rest:path}", echo, methods=methods),
             Route("/internal/{rest:path}", echo, methods=methods),
