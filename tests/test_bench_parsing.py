@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.gateway.cpu import OTHER, CpuUsage
+from benchmarks.gateway.fleet import BENCH_SERVICES, bench_layout
 from benchmarks.gateway.gateway import gateway_overrides
 from benchmarks.gateway.nginx import NginxPlan, render_config
 from benchmarks.gateway.report import (
@@ -31,7 +32,8 @@ from benchmarks.gateway.wrk import (
     WrkRunner,
     parse_wrk_output,
 )
-from shared.fleet import ServiceSpec
+from shared.fleet import ServiceSpec, by_name
+from shared.runner.layout import FleetLayout
 
 # wrk 4.1.0 (Debian) with lua/report.lua against a local server, copied verbatim
 THROUGHPUT_OUTPUT = """\
@@ -222,6 +224,20 @@ def test_the_report_renders_every_target_and_flags_a_disturbed_phase() -> None:
     assert "the API gateway is not in the tree yet" in text
     assert "other programs used 0.40 cores" in text
     assert report.as_dict()["comparison"]["throughput_gateway_vs_nginx"] is None
+
+
+def test_the_bench_fleet_shares_nothing_with_a_developers_or_a_test_fleet() -> None:
+    bench, dev, test = bench_layout(), FleetLayout.development(), FleetLayout.for_test_run("r1")
+    user_service = by_name("user-service")
+
+    assert {spec.name for spec in bench.specs} <= set(BENCH_SERVICES)
+    assert bench.port(user_service) == 28001
+    assert bench.database_name(user_service) == "repitbot_bench_user"
+    for other in (dev, test):
+        assert {bench.port(s) for s in bench.specs}.isdisjoint({other.port(s) for s in other.specs})
+        assert bench.database_name(user_service) != other.database_name(user_service)
+        assert bench.vhost != other.vhost and bench.redis_db != other.redis_db
+        assert bench.state_dir != other.state_dir
 
 
 def test_settings_from_the_environment_and_quick_mode() -> None:

@@ -1,5 +1,10 @@
 """The bench fleet: the runner's own lifecycle with a layout of its own, beside any other fleet.
 
+It runs only what the measured request passes through — the gateway and
+user-service — so the other services' start-up and background work (outbox polls,
+consumers, the gateway's health checks on them) neither lengthen the run nor take
+CPU from it.
+
 A developer's fleet uses ports 8000-8008, databases ``repitbot_<svc>``, vhost
 ``repitbot`` and Redis database 0; a test run uses 18000-18008,
 ``repitbot_test_<svc>``, ``repitbot_test_<run id>`` and database 15. The bench
@@ -19,7 +24,7 @@ from contextlib import contextmanager
 
 import psutil
 
-from shared.fleet import ServiceSpec
+from shared.fleet import FLEET, ServiceSpec
 from shared.runner import lifecycle
 from shared.runner.layout import VAR_DIR, FleetLayout
 from shared.runner.servers import Endpoints
@@ -29,6 +34,7 @@ BENCH_PORT_OFFSET = 20_000
 BENCH_REDIS_DB = 14
 BENCH_VHOST = "repitbot_bench"
 BENCH_STATE_DIR = VAR_DIR / "bench-fleet"
+BENCH_SERVICES = ("api-gateway", "user-service")  # the ones that exist are started
 READY_TIMEOUT_SECONDS = float(os.environ.get("REPITBOT_READY_TIMEOUT", 90))
 _OWNER_FILE = "owner.pid"  # the bench process that runs this fleet
 
@@ -57,6 +63,7 @@ def bench_layout() -> BenchLayout:
         vhost=BENCH_VHOST,
         redis_db=BENCH_REDIS_DB,
         state_dir=BENCH_STATE_DIR,
+        specs=tuple(spec for spec in FLEET if spec.name in BENCH_SERVICES),
     )
 
 
