@@ -339,6 +339,12 @@ async def cancel(
     cancellation inside the late window is chargeable; the tutor may excuse it afterwards.
     """
     require_status(lesson, "scheduled", action="cancelled")
+    if role not in ("tutor", "admin") and lesson.starts_at <= now:
+        raise Conflict(
+            "A lesson that has started can no longer be cancelled; ask the tutor",
+            code="lesson_started",
+            details={"lesson_id": str(lesson.id)},
+        )
     group = await scope_lessons(session, lesson, scope)
     for item in group:
         if role in ("tutor", "admin"):

@@ -88,6 +88,12 @@ async def test_a_students_late_cancellation_is_chargeable_until_the_tutor_excuse
     assert response.json()["chargeable"] is False  # outside the window: free, whatever the body says
     response = await client.post(f"/api/v1/lessons/{by_parent['id']}/cancel", json={}, headers=parent.headers)
     assert response.json()["chargeable"] is True and response.json()["cancelled_by_role"] == "parent"
+    started = await schedule(client, tutor, student, starts_at=at(hours=-0.5))
+    assert_error(
+        await client.post(f"/api/v1/lessons/{started['id']}/cancel", json={}, headers=student.headers),
+        409,
+        "lesson_started",
+    )
 
     assert_error(await client.post(f"/api/v1/lessons/{late['id']}/excuse", headers=student.headers), 403)
     excused = await client.post(f"/api/v1/lessons/{late['id']}/excuse", headers=tutor.headers)
