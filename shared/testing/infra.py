@@ -6,10 +6,13 @@ named ``repitbot_test_*`` and dropped at the end.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -91,3 +94,35 @@ def vhost_exists(name: str) -> bool:
 def delete_vhost(name: str) -> None:
     if vhost_exists(name):
         _rabbitmqctl("delete_vhost", name)
+
+
+# --- for a service's in-process tests -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def migrated_database(service: str, run_id: str) -> AsyncIterator[str]:
+    """A scratch database for one service, at head through its real migrations; dropped afterwards.
+
+    In a session fixture: ``async with infra.migrated_database("lesson-service", run_id) as url: yield url``.
+    """
+    from shared.fleet import by_name
+    from shared.migrations import upgrade
+
+    spec = by_name(service)
+    name = f"repitbot_test_{spec.package.removesuffix('_service')}_{run_id}"
+    url = await create_database(name)
+    try:
+        await asyncio.to_thread(upgrade, spec, url)  # Alembic's env.py runs its own event loop
+        yield url
+    finally:
+        await drop_database(name)
+
+
+@contextmanager
+def scratch_vhost(name: str) -> Iterator[str]:
+    """A fresh RabbitMQ vhost (its AMQP URL), deleted afterwards."""
+    url = create_vhost(name)
+    try:
+        yield url
+    finally:
+        delete_vhost(name)

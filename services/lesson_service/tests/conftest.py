@@ -4,7 +4,6 @@ fake user-service (JWKS, client credentials, /internal/links) on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,8 +19,6 @@ from fastapi import FastAPI
 from services.lesson_service.app import build_app
 from services.lesson_service.settings import LessonServiceSettings
 from shared.clock import FakeClock
-from shared.fleet import by_name
-from shared.migrations import upgrade
 from shared.testing import infra
 from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
 from shared.testing.tokens import TokenFactory
@@ -36,19 +33,14 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(run_id: str) -> AsyncIterator[str]:
-    name = f"repitbot_test_lesson_{run_id}"
-    url = await infra.create_database(name)
-    await asyncio.to_thread(upgrade, by_name("lesson-service"), url)  # env.py runs its own event loop
-    yield url
-    await infra.drop_database(name)
+    async with infra.migrated_database("lesson-service", run_id) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def rabbit_url(run_id: str) -> Iterator[str]:
-    name = f"repitbot_test_lesson_{run_id}"
-    url = infra.create_vhost(name)
-    yield url
-    infra.delete_vhost(name)
+    with infra.scratch_vhost(f"repitbot_test_lesson_{run_id}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
