@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from services.payment_service.models import LedgerEntry
 
@@ -16,6 +16,13 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 PositiveAmount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="minor units (kopecks, cents)")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Method = Literal["cash", "transfer", "card"]
+
+
+def invalid_field(field: str, message: str) -> ValidationError:
+    """A validation error about one field found by a check across fields, so the 422 names it."""
+    return ValidationError.from_exception_data(
+        "body", [{"type": "value_error", "loc": (field,), "input": None, "ctx": {"error": ValueError(message)}}]
+    )
 
 
 class Request(BaseModel):
@@ -35,9 +42,9 @@ class TopUpIn(Request):
     @model_validator(mode="after")
     def _amount_or_lessons(self) -> TopUpIn:
         if (self.amount is None) == (self.lessons is None):
-            raise ValueError("give either amount or lessons")
+            raise invalid_field("amount", "give either amount or lessons")
         if self.amount is not None and self.currency is None:
-            raise ValueError("an amount needs its currency")
+            raise invalid_field("currency", "an amount needs its currency")
         return self
 
 
@@ -58,7 +65,7 @@ class CorrectionIn(Request):
     @model_validator(mode="after")
     def _not_zero(self) -> CorrectionIn:
         if self.amount == 0:
-            raise ValueError("a correction of 0 changes nothing")
+            raise invalid_field("amount", "a correction of 0 changes nothing")
         return self
 
 

@@ -76,6 +76,9 @@ async def test_concurrent_retries_with_one_key_record_one_payment(
         ({"currency": "rub"}, "currency"),
         ({"method": "bitcoin"}, "method"),
         ({"student_id": "nope"}, "student_id"),
+        ({"amount": None}, "amount"),  # neither an amount nor a package
+        ({"lessons": 2}, "amount"),  # both
+        ({"currency": None}, "currency"),  # an amount without its currency
     ],
 )
 async def test_invalid_top_ups_are_422_naming_the_field(
