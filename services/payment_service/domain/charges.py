@@ -77,11 +77,12 @@ async def _remember(session: AsyncSession, lesson: _Lesson, *, status: str, obse
 
 async def lesson_planned(session: AsyncSession, lesson: _Lesson, envelope: Envelope, *, default_currency: str) -> None:
     """lesson.scheduled / lesson.rescheduled: the schedule changed; the runway may no longer reach."""
-    await _remember(session, lesson, status="scheduled", observed_at=envelope.occurred_at)
     price = await _price(session, lesson)
     currency = price.currency if price else default_currency
+    # the account first, the lesson's row second: the same order as lesson_ended, so no deadlock
     account = await lock_account(session, AccountKey(lesson.tutor_id, lesson.student_id), currency=currency)
-    await say_if_low(session, account, now=envelope.occurred_at)
+    if await _remember(session, lesson, status="scheduled", observed_at=envelope.occurred_at):
+        await say_if_low(session, account, now=envelope.occurred_at)
 
 
 async def lesson_ended(

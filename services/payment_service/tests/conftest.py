@@ -8,7 +8,6 @@ lesson-service would: these tests never need lesson-service.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from services.payment_service.app import build_app
 from services.payment_service.settings import PaymentServiceSettings
 from shared.events.catalogue import EventPayload, LessonCompleted, LessonScheduled
 from shared.events.envelope import Envelope
-from shared.fleet import by_name
-from shared.migrations import upgrade
 from shared.testing import infra
 from shared.testing.events import eventually, publish
 from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
@@ -41,19 +38,14 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(run_id: str) -> AsyncIterator[str]:
-    name = f"repitbot_test_payment_{run_id}"
-    url = await infra.create_database(name)
-    await asyncio.to_thread(upgrade, by_name("payment-service"), url)  # env.py runs its own event loop
-    yield url
-    await infra.drop_database(name)
+    async with infra.migrated_database("payment-service", run_id) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def rabbit_url(run_id: str) -> Iterator[str]:
-    name = f"repitbot_test_payment_{run_id}"
-    url = infra.create_vhost(name)
-    yield url
-    infra.delete_vhost(name)
+    with infra.scratch_vhost(f"repitbot_test_payment_{run_id}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
