@@ -26,6 +26,7 @@ from services.lesson_service.api.schemas import (
 )
 from services.lesson_service.domain import lessons
 from services.lesson_service.events import (
+    announce_reflowed,
     lesson_cancelled,
     lesson_completed,
     lesson_missed,
@@ -64,6 +65,7 @@ async def schedule_lesson(
     await access.ensure(body.student_id)
     lesson = await lessons.schedule(session, tutor_id, body.draft())
     await add_event(session, lesson_scheduled(lesson))
+    await announce_reflowed(session, lesson.id)
     return LessonOut.of(lesson)
 
 
@@ -90,6 +92,7 @@ async def schedule_series(
     )
     for lesson in created:
         await add_event(session, lesson_scheduled(lesson))
+    await announce_reflowed(session, *(x.id for x in created))
     return SeriesOut(
         id=series.id, rule=series.rule, timezone=series.timezone, lessons=[LessonOut.of(x) for x in created]
     )
@@ -202,6 +205,7 @@ async def edit_lesson(body: LessonPatch, seen: VisibleLesson, session: SessionDe
         await add_event(
             session, lesson_rescheduled(item, previous_starts_at=previous_start, previous_ends_at=previous_end)
         )
+    await announce_reflowed(session, *(item.id for item, _, _ in changed))
     return LessonOut.of(lesson)
 
 
@@ -230,6 +234,7 @@ async def cancel_lesson(
     )
     for item in cancelled:
         await add_event(session, lesson_cancelled(item))
+    await announce_reflowed(session)
     return LessonOut.of(lesson)
 
 
@@ -260,6 +265,7 @@ async def complete_lesson(body: CompleteIn, seen: VisibleLesson, session: Sessio
         notes=body.notes,
     )
     await add_event(session, lesson_completed(lesson))
+    await announce_reflowed(session)
     return LessonOut.of(lesson)
 
 
@@ -269,4 +275,5 @@ async def mark_missed(body: MissedIn, seen: VisibleLesson, session: SessionDep, 
     lesson = seen.require_tutor()
     await lessons.mark_missed(session, lesson, now=now, reason=body.reason)
     await add_event(session, lesson_missed(lesson))
+    await announce_reflowed(session)
     return LessonOut.of(lesson)

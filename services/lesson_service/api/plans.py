@@ -10,6 +10,7 @@ from sqlalchemy import select
 from services.lesson_service.api.deps import Person, TutorId, user_id_of
 from services.lesson_service.api.schemas import PlanIn, PlanOut, PlanTopicOut
 from services.lesson_service.domain import plans
+from services.lesson_service.events import announce_reflowed
 from services.lesson_service.models import Lesson, StudyPlanTopic
 from shared.auth.access import AccessibleStudentId
 from shared.db import SessionDep
@@ -49,6 +50,7 @@ async def replace_plan(
 ) -> PlanOut:
     """The plan as an ordered list of topics; scheduled lessons take them in order."""
     await plans.replace_plan(session, tutor_id, student_id, body.topics)
+    await announce_reflowed(session)
     return await _plan_out(session, tutor_id, student_id)
 
 

@@ -73,6 +73,13 @@ async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UU
         if not follows_plan:
             continue
         topic = next(pending, None)
-        lesson.plan_topic_id = topic.id if topic else None
-        lesson.topic = topic.title if topic else None
+        new_id, new_title = (topic.id, topic.title) if topic else (None, None)
+        if (lesson.plan_topic_id, lesson.topic) != (new_id, new_title):
+            lesson.plan_topic_id, lesson.topic = new_id, new_title
+            reflowed(session)[lesson.id] = lesson
     await session.flush()
+
+
+def reflowed(session: AsyncSession) -> dict[uuid.UUID, Lesson]:
+    """Scheduled lessons whose topic a reflow changed in this transaction (the request announces them)."""
+    return session.info.setdefault("reflowed_lessons", {})

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.lesson_service.domain import plans
 from services.lesson_service.models import Lesson, UserProfile
 from shared.events import EventHandler
 from shared.events.catalogue import (
@@ -23,6 +24,7 @@ from shared.events.catalogue import (
     payload_as,
 )
 from shared.events.envelope import Envelope
+from shared.events.outbox import add_event
 
 
 def _lesson_fields(lesson: Lesson) -> dict[str, Any]:
@@ -79,6 +81,19 @@ def lesson_completed(lesson: Lesson) -> LessonCompleted:
 
 def lesson_missed(lesson: Lesson) -> LessonMissed:
     return LessonMissed(**_lesson_fields(lesson), attendance="absent", reason=lesson.missed_reason)
+
+
+async def announce_reflowed(session: AsyncSession, *already: uuid.UUID) -> None:
+    """``lesson.rescheduled`` (same times) for the other scheduled lessons whose plan topic moved in this
+    transaction, so consumers never keep a stale topic; ``already`` were announced by the request itself."""
+    moved = plans.reflowed(session)
+    for lesson in moved.values():
+        if lesson.id not in already and lesson.status == "scheduled":
+            await add_event(
+                session,
+                lesson_rescheduled(lesson, previous_starts_at=lesson.starts_at, previous_ends_at=lesson.ends_at),
+            )
+    moved.clear()
 
 
 # --- consumed ----------------------------------------------------------------------------------

@@ -9,7 +9,16 @@ import asyncpg
 import httpx
 import icalendar
 
-from services.lesson_service.tests.conftest import NOW, People, Person, assert_error, at, lesson_body, schedule
+from services.lesson_service.tests.conftest import (
+    NOW,
+    People,
+    Person,
+    assert_error,
+    at,
+    lesson_body,
+    outbox_payloads,
+    schedule,
+)
 from shared.events.catalogue import UserRegistered, UserUpdated
 from shared.events.envelope import Envelope
 from shared.testing.events import eventually, publish
@@ -121,6 +130,9 @@ async def test_the_study_plan_hands_out_topics_and_a_cancelled_lessons_topic_mov
 
     await client.post(f"/api/v1/lessons/{first['id']}/cancel", json={}, headers=tutor.headers)
     assert await topics() == ["Sets", "Functions", "Revision"]  # second now has Sets, third Functions
+    # the lessons whose topic moved are announced with their new topic
+    [moved] = await outbox_payloads(db, "lesson.rescheduled", lesson_id=second["id"], topic="Sets")
+    assert datetime.fromisoformat(moved["previous_starts_at"]) == datetime.fromisoformat(moved["starts_at"])
     await client.post(f"/api/v1/lessons/{second['id']}/complete", json={"grade": 5}, headers=tutor.headers)
     await client.post(f"/api/v1/lessons/{third['id']}/missed", json={}, headers=tutor.headers)
     fifth = await schedule(client, tutor, student, starts_at=at(days=5))
