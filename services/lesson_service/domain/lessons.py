@@ -11,12 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import WEEKLY, rrule, weekdays
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lesson_service.domain import plans
-from services.lesson_service.models import Lesson, LessonSeries, UserProfile
+from services.lesson_service.models import OVERLAP_CONSTRAINT, Lesson, LessonSeries, UserProfile
 from shared.errors import Conflict, NotFound, Unprocessable
 
 EXCLUSION_VIOLATION = "23P01"  # PostgreSQL's SQLSTATE for a broken EXCLUDE constraint
@@ -89,11 +89,16 @@ async def save_without_overlap(
     wanted: list[tuple[uuid.UUID, uuid.UUID, datetime, datetime]] = []
     try:
         async with session.begin_nested():
+            group = len(lessons) > 1
+            if group:  # rows are written one by one: check the finished group, not each step
+                await session.execute(text(f"SET CONSTRAINTS {OVERLAP_CONSTRAINT} DEFERRED"))
             if change is not None:
                 change()
             session.add_all(lessons)
             wanted = [(x.id, x.tutor_id, x.starts_at, x.ends_at) for x in lessons]
             await session.flush()
+            if group:
+                await session.execute(text(f"SET CONSTRAINTS {OVERLAP_CONSTRAINT} IMMEDIATE"))
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
             raise

@@ -63,6 +63,8 @@ class Lesson(Base):
             name=OVERLAP_CONSTRAINT,
             using="gist",
             where=text("status <> 'cancelled'"),
+            deferrable=True,  # initially immediate; deferred only while a group of lessons moves together
+            initially="IMMEDIATE",
         ),
         Index("ix_lessons_tutor_starts", "tutor_id", "starts_at", "id"),
         Index("ix_lessons_student_starts", "student_id", "starts_at", "id"),

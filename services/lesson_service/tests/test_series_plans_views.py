@@ -103,6 +103,31 @@ async def test_one_occurrence_or_all_following_are_edited_and_cancelled(
     assert [d.hour for d in starts(lessons)] == [15, 16, 16, 16, 16]
 
 
+async def test_a_series_moves_together_even_through_its_own_old_slots(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    created = await series(
+        client, tutor, student, starts_at="2026-03-02T14:00:00+00:00", weekdays=["MO", "TU"], count=4
+    )
+    ids = [x["id"] for x in created.json()["lessons"]]
+    # +23.5 h: each Monday lesson lands on the Tuesday lesson's old slot, which moves on to Wednesday
+    moved = await client.patch(
+        f"/api/v1/lessons/{ids[0]}",
+        json={"starts_at": "2026-03-03T13:30:00+00:00", "scope": "following"},
+        headers=tutor.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    lessons = [(await client.get(f"/api/v1/lessons/{i}", headers=tutor.headers)).json() for i in ids]
+    assert [d.isoformat() for d in starts(lessons)] == [
+        "2026-03-03T13:30:00+00:00",
+        "2026-03-04T13:30:00+00:00",
+        "2026-03-10T13:30:00+00:00",
+        "2026-03-11T13:30:00+00:00",
+    ]
+
+
 async def test_the_study_plan_hands_out_topics_and_a_cancelled_lessons_topic_moves_on(
     client: httpx.AsyncClient, people: People, db: asyncpg.Pool
 ) -> None:
