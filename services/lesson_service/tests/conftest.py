@@ -69,7 +69,10 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Less
         service_client_id="lesson-service",
         service_client_secret=SERVICE_CLIENTS["lesson-service"],
         outbox_poll_seconds=0.5,
-        db_pool_size=25,
+        # room for the 20 concurrent requests of the overlap test, but few idle connections kept for the
+        # rest of the session: the whole suite shares one PostgreSQL (max_connections)
+        db_pool_size=2,
+        db_max_overflow=23,
         public_base_url="https://api.example.test",
     )
 
