@@ -53,8 +53,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     database_url: str | None = secret(None)
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # eight services share one PostgreSQL (max_connections 100 by default): 8 x (5 + 5) fits
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
 
     rabbitmq_url: str = secret("amqp://guest:guest@127.0.0.1:5672/")
     events_exchange: str = "repitbot.events"
