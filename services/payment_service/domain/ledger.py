@@ -59,6 +59,20 @@ def check_currency(account: Account, currency: str, *, field: str = "currency") 
         )
 
 
+async def adopt_currency(session: AsyncSession, account: Account, currency: str) -> None:
+    """An account with no rows yet (made for a scheduled lesson) takes the currency of its first
+    row; after that another currency is refused."""
+    if currency != account.currency:
+        has_rows = await session.scalar(
+            select(LedgerEntry.id)
+            .where(LedgerEntry.tutor_id == account.tutor_id, LedgerEntry.student_id == account.student_id)
+            .limit(1)
+        )
+        if has_rows is None:
+            account.currency = currency
+    check_currency(account, currency)
+
+
 async def post_entry(
     session: AsyncSession,
     account: Account,
@@ -76,7 +90,7 @@ async def post_entry(
     source_event_id: uuid.UUID | None = None,
 ) -> LedgerEntry:
     """Append one row to a locked account and move its balance by ``amount`` (signed)."""
-    check_currency(account, currency)
+    await adopt_currency(session, account, currency)
     entry = LedgerEntry(
         id=uuid.uuid4(),
         tutor_id=account.tutor_id,

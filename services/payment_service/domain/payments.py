@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment_service.domain.ledger import (
     AccountKey,
+    adopt_currency,
     check_currency,
     get_entry,
     lock_account,
@@ -53,7 +54,7 @@ async def top_up(
     assert amount is not None
     account = await lock_account(session, key, currency=currency or default_currency)
     currency = currency or account.currency
-    check_currency(account, currency)
+    await adopt_currency(session, account, currency)
     before = await runway(session, account, now=now)
     entry = await post_entry(
         session,

@@ -10,7 +10,14 @@ import asyncpg
 import httpx
 import pytest
 
-from services.payment_service.tests.conftest import Api, assert_error, ledger_matches_accounts
+from services.payment_service.tests.conftest import (
+    Api,
+    assert_error,
+    envelope,
+    ledger_matches_accounts,
+    publish_and_wait,
+    scheduled,
+)
 
 
 async def test_a_top_up_is_recorded_and_the_balance_follows(api: Api, db: asyncpg.Pool) -> None:
@@ -164,3 +171,14 @@ async def test_only_the_students_tutor_records_payments(api: Api) -> None:
     assert_error(await api.top_up(stranger, family.student.id), 404)  # another tutor's student: not found
     assert_error(await api.top_up(family.student, family.student.id), 403)  # not a tutor
     assert_error(await api.top_up(family.parent, family.student.id), 403)
+
+
+async def test_a_balance_without_rows_takes_the_currency_of_its_first_payment(
+    api: Api, rabbit_url: str, db: asyncpg.Pool
+) -> None:
+    family = api.family()
+    await publish_and_wait(rabbit_url, db, envelope(scheduled(family)))  # no price: made in the default currency
+    assert (await api.balance(family.tutor, family.student.id)).json()["currency"] == "RUB"
+    assert (await api.top_up(family.tutor, family.student.id, 100, currency="EUR")).status_code == 201
+    assert (await api.balance(family.tutor, family.student.id)).json()["currency"] == "EUR"
+    assert_error(await api.top_up(family.tutor, family.student.id, 100), 422, "currency_mismatch")
