@@ -101,3 +101,21 @@ async def test_balance_low_is_said_once_per_crossing(api: Api, rabbit_url: str, 
     assert await _lows(db, family.student.id) == ["500"]  # 500 left, nothing scheduled, no debt
     await publish_and_wait(rabbit_url, db, envelope(completed(family)))  # an unscheduled lesson: a debt
     assert await _lows(db, family.student.id) == ["500", "-500"]
+
+
+async def test_a_top_up_says_how_many_scheduled_lessons_it_pays_for(
+    api: Api, rabbit_url: str, db: asyncpg.Pool
+) -> None:
+    family = api.family()
+    await api.set_price(family.tutor, 1000)
+    await publish_and_wait(rabbit_url, db, *(envelope(scheduled(family, starts_at=_at(day))) for day in (1, 2, 3)))
+    await api.top_up(family.tutor, family.student.id, 1500)  # pays for one
+    await api.top_up(family.tutor, family.student.id, 5000)  # the other two; the rest is not scheduled yet
+    covered = await db.fetch(
+        "SELECT envelope->'payload'->>'lessons_covered' AS n FROM outbox_events"
+        " WHERE event_type = 'payment.received' AND envelope->'payload'->>'student_id' = $1 ORDER BY created_at",
+        family.student.id,
+    )
+    assert [r["n"] for r in covered] == ["1", "2"]
+    balance = (await api.balance(family.student, family.student.id)).json()
+    assert (balance["balance"], balance["lessons_covered"]) == (6500, 6)  # 3 scheduled + 3500 // 1000
