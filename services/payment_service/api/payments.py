@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, status
 from sqlalchemy import select, tuple_
 
@@ -91,19 +89,25 @@ async def read_balance(
 ) -> BalanceOut:
     """The balance (negative: a debt), and how many lessons it still covers, until when."""
     key = await account_key(session, access.caller, student_id, tutor_id)
-    account = await find_account(session, key) if key else None
-    if account is None:
-        price = await price_for(session, key.tutor_id, student_id) if key else None
-        account = Account(
-            tutor_id=key.tutor_id if key else uuid.UUID(int=0),
+    if key is None:  # no tutor has a balance with this student or is linked to them yet
+        return BalanceOut(
             student_id=student_id,
-            currency=price.currency if price else settings.default_currency,
+            tutor_id=None,
             balance=0,
+            currency=settings.default_currency,
+            in_debt=False,
+            lessons_covered=0,
+            covered_until=None,
         )
+    account = await find_account(session, key)
+    if account is None:  # nothing paid or charged yet: an empty balance, not stored
+        price = await price_for(session, key.tutor_id, student_id)
+        currency = price.currency if price else settings.default_currency
+        account = Account(tutor_id=key.tutor_id, student_id=student_id, currency=currency, balance=0)
     covered = await runway(session, account, now=now)
     return BalanceOut(
         student_id=student_id,
-        tutor_id=key.tutor_id if key else None,
+        tutor_id=key.tutor_id,
         balance=account.balance,
         currency=account.currency,
         in_debt=account.balance < 0,

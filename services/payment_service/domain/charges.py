@@ -28,20 +28,23 @@ from shared.events.catalogue import (
     LessonCancelled,
     LessonCompleted,
     LessonMissed,
+    LessonRescheduled,
+    LessonScheduled,
     PaymentCharged,
     PaymentRefunded,
-    _Lesson,
 )
 from shared.events.envelope import Envelope
 from shared.events.outbox import add_event
 
 log = logging.getLogger(__name__)
 
+LessonEvent = LessonScheduled | LessonRescheduled | LessonCancelled | LessonCompleted | LessonMissed
+
 CHARGE_KIND = {"completed": "lesson_charge", "cancelled": "late_cancel_charge", "missed": "no_show_charge"}
 CHARGE_REASON = {"completed": "lesson", "cancelled": "late cancellation", "missed": "no-show"}
 
 
-async def _remember(session: AsyncSession, lesson: _Lesson, *, status: str, observed_at: datetime) -> bool:
+async def _remember(session: AsyncSession, lesson: LessonEvent, *, status: str, observed_at: datetime) -> bool:
     """Upsert the lesson; False when a newer observation is already kept (the event is stale).
 
     A scheduled lesson takes any later news; a lesson once over takes only newer news
@@ -75,7 +78,9 @@ async def _remember(session: AsyncSession, lesson: _Lesson, *, status: str, obse
     return applied.first() is not None
 
 
-async def lesson_planned(session: AsyncSession, lesson: _Lesson, envelope: Envelope, *, default_currency: str) -> None:
+async def lesson_planned(
+    session: AsyncSession, lesson: LessonEvent, envelope: Envelope, *, default_currency: str
+) -> None:
     """lesson.scheduled / lesson.rescheduled: the schedule changed; the runway may no longer reach."""
     price = await _price(session, lesson)
     currency = price.currency if price else default_currency
@@ -177,7 +182,7 @@ async def _refund_excused(session: AsyncSession, account: Account, lesson: Lesso
     )
 
 
-async def _price(session: AsyncSession, lesson: _Lesson) -> Money | None:
+async def _price(session: AsyncSession, lesson: LessonEvent) -> Money | None:
     if lesson.price is not None and lesson.currency is not None:
         return Money(lesson.price, lesson.currency)
     return await price_for(session, lesson.tutor_id, lesson.student_id)
