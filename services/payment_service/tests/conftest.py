@@ -73,8 +73,10 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Paym
         service_client_id=CLIENT_ID,
         service_client_secret=SERVICE_CLIENTS[CLIENT_ID],
         outbox_poll_seconds=0.5,
-        db_pool_size=20,
-        db_max_overflow=40,
+        # 2 kept idle for the session, up to 25 more for the concurrency tests: the whole suite stays
+        # well under PostgreSQL's max_connections
+        db_pool_size=2,
+        db_max_overflow=25,
     )
 
 
