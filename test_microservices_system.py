@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -229,7 +230,154 @@ def step_tutor_schedules_and_completes_a_lesson(s: Scenario) -> str:
     )
     if [item["id"] for item in listed["items"]] != [lesson["id"]]:
         raise StepFailed(f"the student should see the lesson: {listed}")
+    s.values["completed_lesson"] = lesson["id"]
     return f"lesson {lesson['id']} completed; overlap → 409"
+
+
+PRICE = 200_000  # kopecks: 2,000 RUB a lesson
+TOP_UP = 1_000_000
+
+
+def _wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll until events have settled; bounded, so a lost event fails the step instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise StepFailed(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _statement(s: Scenario) -> list[dict[str, Any]]:
+    body = s.expect(
+        s.call("GET", f"/api/v1/payments/statements/{s.ids['student']}?limit=200", as_user="tutor"), 200, "statement"
+    )
+    return body["items"]
+
+
+def _charges_for(s: Scenario, lesson_id: str) -> list[dict[str, Any]]:
+    return [row for row in _statement(s) if row["lesson_id"] == lesson_id and row["kind"].endswith("charge")]
+
+
+def step_tutor_sets_a_price_and_records_a_top_up(s: Scenario) -> str:
+    s.expect(
+        s.call("PUT", "/api/v1/payments/prices/default", {"amount": PRICE, "currency": "RUB"}, as_user="tutor"),
+        200,
+        "tutor sets the default lesson price",
+    )
+    key = {"Idempotency-Key": f"top-up-{s.run}"}
+    body = {"student_id": s.ids["student"], "amount": TOP_UP, "currency": "RUB", "method": "transfer"}
+    first = s.expect(s.call("POST", "/api/v1/payments/top-ups", body, as_user="tutor", headers=key), 201, "top-up")
+    again = s.expect(s.call("POST", "/api/v1/payments/top-ups", body, as_user="tutor", headers=key), 201, "repeat")
+    if again != first:
+        raise StepFailed(f"the repeated key should replay the first answer: {first} vs {again}")
+    s.expect(
+        s.call(
+            "POST",
+            "/api/v1/payments/top-ups",
+            {**body, "amount": 0},
+            as_user="tutor",
+            headers={"Idempotency-Key": f"zero-{s.run}"},
+        ),
+        422,
+        "a zero top-up",
+    )
+    balance = s.expect(
+        s.call("GET", f"/api/v1/payments/balances/{s.ids['student']}", as_user="student"), 200, "student's balance"
+    )
+    if balance["balance"] != TOP_UP or [r["kind"] for r in _statement(s)] != ["top_up"]:
+        raise StepFailed(f"one top-up of {TOP_UP} expected: {balance}")
+    s.values["balance"] = TOP_UP
+    return f"balance {balance['balance']} {balance['currency']}, the repeated key recorded nothing"
+
+
+def step_tutor_schedules_a_weekly_series(s: Scenario) -> str:
+    first = (datetime.now(UTC) + timedelta(days=14)).replace(hour=12, minute=0, second=0, microsecond=0)
+    series = s.expect(
+        s.call(
+            "POST",
+            "/api/v1/lessons/series",
+            {
+                "student_id": s.ids["student"],
+                "starts_at": first.isoformat(),
+                "duration_minutes": 60,
+                "subject": "Maths",
+                "weekdays": [first.strftime("%a").upper()[:2]],
+                "count": 4,
+            },
+            as_user="tutor",
+        ),
+        201,
+        "tutor schedules a weekly series",
+    )
+    lessons = series["lessons"]
+    if len(lessons) != 4 or any(item["status"] != "scheduled" for item in lessons):
+        raise StepFailed(f"four scheduled lessons expected: {lessons}")
+    clash = {
+        "student_id": s.ids["student"],
+        "starts_at": (first + timedelta(weeks=1, minutes=15)).isoformat(),
+        "duration_minutes": 45,
+        "subject": "Physics",
+    }
+    refused = s.call("POST", "/api/v1/lessons", clash, as_user="tutor")
+    s.expect(refused, 409, "a lesson overlapping the series")
+    s.values["series"] = [item["id"] for item in lessons]
+
+    def covered() -> bool:
+        balance = s.call("GET", f"/api/v1/payments/balances/{s.ids['student']}", as_user="tutor").body
+        return balance.get("covered_until") is not None
+
+    _wait_until(covered, "the runway to learn the scheduled lessons")
+    return f"4 weekly lessons from {first:%d %b}; an overlapping one → 409"
+
+
+def step_a_completed_lesson_is_charged_exactly_once(s: Scenario) -> str:
+    lesson_id = s.values["completed_lesson"]
+    expected = s.values["balance"] - PRICE
+
+    def charged() -> bool:
+        return len(_charges_for(s, lesson_id)) >= 1
+
+    _wait_until(charged, "the completed lesson's charge")
+    charges = _charges_for(s, lesson_id)
+    balance = s.call("GET", f"/api/v1/payments/balances/{s.ids['student']}", as_user="tutor").body
+    # ledger rows are signed: a charge takes the price off the balance
+    if len(charges) != 1 or charges[0]["amount"] != -PRICE or balance["balance"] != expected:
+        raise StepFailed(f"one charge of {PRICE} expected, balance {expected}: {charges}, {balance}")
+    s.values["balance"] = expected
+    return f"charged {PRICE} once; balance {expected}"
+
+
+def step_a_late_cancellation_is_charged_and_an_early_one_is_not(s: Scenario) -> str:
+    soon = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    late = s.expect(
+        s.call(
+            "POST",
+            "/api/v1/lessons",
+            {"student_id": s.ids["student"], "starts_at": soon.isoformat(), "duration_minutes": 60, "subject": "Maths"},
+            as_user="tutor",
+        ),
+        201,
+        "a lesson in three hours",
+    )
+    early_id = s.values["series"][-1]  # weeks away
+    for lesson_id, what in ((late["id"], "late"), (early_id, "early")):
+        s.expect(
+            s.call("POST", f"/api/v1/lessons/{lesson_id}/cancel", {"reason": "ill"}, as_user="student"),
+            200,
+            f"the student cancels the {what} lesson",
+        )
+    _wait_until(lambda: _charges_for(s, late["id"]), "the late cancellation's charge")
+    late_charges, early_charges = _charges_for(s, late["id"]), _charges_for(s, early_id)
+    if [(c["kind"], c["amount"]) for c in late_charges] != [("late_cancel_charge", -PRICE)] or early_charges:
+        raise StepFailed(f"late: {late_charges}; early: {early_charges}")
+    expected = s.values["balance"] - PRICE
+    balance = s.call("GET", f"/api/v1/payments/balances/{s.ids['student']}", as_user="student").body
+    if balance["balance"] != expected:
+        raise StepFailed(f"balance {expected} expected: {balance}")
+    return f"late cancellation charged {PRICE}, early one free; balance {expected}"
 
 
 def step_bad_input_is_refused(s: Scenario) -> str:
@@ -268,7 +416,11 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_student_joins_by_invite,
     step_tutor_sees_the_student,
     step_strangers_see_nothing,
+    step_tutor_sets_a_price_and_records_a_top_up,
+    step_tutor_schedules_a_weekly_series,
     step_tutor_schedules_and_completes_a_lesson,
+    step_a_completed_lesson_is_charged_exactly_once,
+    step_a_late_cancellation_is_charged_and_an_early_one_is_not,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,
 ]
