@@ -201,6 +201,8 @@ def test_cpu_usage_adds_up_rounds_as_cores() -> None:
 
     assert total.cores() == pytest.approx({"user-service": 0.9, "wrk": 0.1, "postgres": 0.15})
     assert CpuUsage().cores() == {}
+    assert not total.disturbed
+    assert CpuUsage({OTHER: 1.0}, wall_seconds=5.0).disturbed
 
 
 def test_the_report_renders_every_target_and_flags_a_disturbed_phase() -> None:

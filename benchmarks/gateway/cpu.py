@@ -25,6 +25,8 @@ Groups = Callable[[], dict[str, list[int]]]  # component name → its pids, reso
 WRK = "wrk"
 SOFTIRQ = "softirq"
 OTHER = "other"
+# More CPU than this used by programs outside the benchmark makes a round's figures suspect.
+DISTURBED_ABOVE_CORES = 0.15
 
 
 @dataclass
@@ -38,6 +40,10 @@ class CpuUsage:
         for name, value in other.seconds.items():
             self.seconds[name] = self.seconds.get(name, 0.0) + value
         self.wall_seconds += other.wall_seconds
+
+    @property
+    def disturbed(self) -> bool:
+        return self.cores().get(OTHER, 0.0) > DISTURBED_ABOVE_CORES
 
     def cores(self) -> dict[str, float]:
         if not self.wall_seconds:

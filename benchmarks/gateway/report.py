@@ -18,9 +18,6 @@ from shared.runner.layout import REPO_ROOT, VAR_DIR
 
 RESULTS_DIR = VAR_DIR / "bench-results"
 
-# More CPU than this used by programs outside the benchmark makes a round's figures suspect.
-OTHER_CPU_WARNING_CORES = 0.15
-
 # Targets from the issue; reported against, never asserted.
 THROUGHPUT_VS_NGINX_TARGET = 0.8
 THROUGHPUT_VS_NGINX_STRETCH = 0.9
@@ -36,6 +33,7 @@ class PhaseResult:
 
     rounds: list[WrkResult] = field(default_factory=list)
     cpu: CpuUsage = field(default_factory=CpuUsage)
+    discarded: int = 0  # rounds measured again because other programs disturbed them
 
     @property
     def combined(self) -> WrkResult | None:
@@ -49,6 +47,7 @@ class PhaseResult:
             **combined.as_dict(),
             "cpu_cores": {name: round(cores, 3) for name, cores in self.cpu.cores().items()},
             "rounds": [run.as_dict() for run in self.rounds],
+            "discarded_rounds": self.discarded,
         }
 
 
@@ -195,6 +194,14 @@ class BenchReport:
         ]
         problems = [f"  {result.label}: {problem}" for result in self.results.values() for problem in result.problems]
         problems += [f"  {warning}" for warning in self._disturbances()]
+        again = [
+            f"{result.label} {phase} {phase_result.discarded}"
+            for result in self.results.values()
+            for phase, phase_result in result.phases.items()
+            if phase_result.discarded
+        ]
+        if again:
+            lines += ["", "Rounds measured again because other programs disturbed them: " + ", ".join(again)]
         if problems:
             lines += ["", "Problems:", *problems]
         return "\n".join(lines)
@@ -238,8 +245,8 @@ class BenchReport:
         warnings = []
         for result in self.results.values():
             for phase, phase_result in result.phases.items():
-                other = phase_result.cpu.cores().get(OTHER, 0.0)
-                if other > OTHER_CPU_WARNING_CORES:
+                if phase_result.cpu.disturbed:
+                    other = phase_result.cpu.cores()[OTHER]
                     warnings.append(
                         f"{result.label}, {phase}: other programs used {other:.2f} cores meanwhile;"
                         " its figures are disturbed (run again on a quiet machine)"

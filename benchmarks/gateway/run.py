@@ -98,18 +98,30 @@ class Phases:
         say(f"{phase} phase ({load}): warm-up {s.warmup_seconds}s per target, then {s.rounds} x {seconds}s each")
         for target in targets:
             self._wrk(self._command(phase, target, s.warmup_seconds), s.warmup_seconds, problems=[])  # discarded
+        retries = s.rounds  # measuring a disturbed round again, for the whole phase: the run stays bounded
         for round_index in range(s.rounds):
             shift = round_index % len(targets) if targets else 0
             for target in targets[shift:] + targets[:shift]:
-                command = self._command(phase, target, seconds)
-                self.commands[f"{target.key} {phase}"] = [part.replace(self.token, "<token>") for part in command]
-                with cpu.measuring(self.components) as usage:
-                    measured = self._wrk(command, seconds, problems=target.problems)
-                if measured is not None:
-                    target.phases[phase].rounds.append(measured)
-                    target.phases[phase].cpu.add(usage)
+                retries = self._round(phase, target, seconds, retries)
         for target in targets:
             target.problems.extend(self._doubts(phase, target))
+
+    def _round(self, phase: str, target: TargetResult, seconds: int, retries: int) -> int:
+        """One measured round, again while other programs disturb it and ``retries`` last; returns those left."""
+        command = self._command(phase, target, seconds)
+        self.commands[f"{target.key} {phase}"] = [part.replace(self.token, "<token>") for part in command]
+        while True:
+            with cpu.measuring(self.components) as usage:
+                measured = self._wrk(command, seconds, problems=target.problems)
+            if measured is None or not usage.disturbed or retries == 0:
+                break
+            retries -= 1
+            target.phases[phase].discarded += 1
+            say(f"{target.label}: other programs used {usage.cores()[cpu.OTHER]:.2f} cores; measuring again")
+        if measured is not None:
+            target.phases[phase].rounds.append(measured)
+            target.phases[phase].cpu.add(usage)
+        return retries
 
     def _command(self, phase: str, target: TargetResult, seconds: int) -> list[str]:
         s = self.settings
