@@ -12,10 +12,10 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -36,7 +36,7 @@ class BenchError(RuntimeError):
     """The run cannot go on: the bench user could not be made."""
 
 
-def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, machine: dict) -> BenchReport:
+def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, machine: dict[str, Any]) -> BenchReport:
     started_at = datetime.now(UTC)
     started = time.monotonic()
     gateway_spec, gateway_missing = gateway.gateway_spec()
@@ -160,7 +160,7 @@ class Phases:
         return doubts
 
 
-def _components(layout: FleetLayout, proxy: nginx.RunningNginx) -> Callable[[], dict[str, list[int]]]:
+def _components(layout: FleetLayout, proxy: nginx.RunningNginx) -> cpu.Groups:
     """Component → pids, looked up afresh for each round (database backends come and go)."""
 
     supervisor = Supervisor(layout)
