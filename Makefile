@@ -79,6 +79,6 @@ lock: ## re-pin requirements.lock from requirements.in in a throwaway venv
 	echo "requirements.lock: $$(wc -l < requirements.lock) pins; run 'make install' to apply"
 
 clean: stop ## remove logs, test-fleet folders and caches (keeps var/dev-secrets and .venv)
-	rm -rf var/log var/run var/supervisord.conf var/test-fleet-*
+	rm -rf var/log var/run var/supervisord.conf var/test-fleet-* var/bench-fleet var/bench-nginx
 	rm -rf .pytest_cache .ruff_cache .mypy_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -46,6 +46,7 @@ FLEET: tuple[ServiceSpec, ...] = (
     ServiceSpec("api-gateway", "api_gateway", 8000, has_database=False),
     ServiceSpec("user-service", "user_service", 8001),
     ServiceSpec("lesson-service", "lesson_service", 8002),
+    ServiceSpec("homework-service", "homework_service", 8003),
     ServiceSpec("payment-service", "payment_service", 8004),
 )
 

@@ -1,0 +1,169 @@
+"""homework-service in-process against real PostgreSQL and RabbitMQ: a scratch database migrated with the
+real migrations, a throwaway vhost, the app's own lifespan (overdue loop off: tests call the scheduler
+with the time), httpx talking ASGI to it, and the shared fake user-service on loopback."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.homework_service.app import build_app
+from services.homework_service.settings import HomeworkServiceSettings
+from shared.clock import FakeClock
+from shared.testing import infra
+from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
+from shared.testing.tokens import TokenFactory
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the app's clock starts here
+CLIENT_ID = "lesson-service"  # an account the fake user-service knows; homework-service borrows it here
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return infra.run_id()
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_id: str) -> AsyncIterator[str]:
+    async with infra.migrated_database("homework-service", run_id) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def rabbit_url(run_id: str) -> Iterator[str]:
+    with infra.scratch_vhost(f"repitbot_test_homework_{run_id}") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def users() -> AsyncIterator[FakeUserService]:
+    state = FakeUserService(await TokenFactory.create())
+    state.reset()
+    server = LocalServer(fake_user_service_app(state)).start()
+    state.url = server.url
+    yield state
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> HomeworkServiceSettings:
+    return HomeworkServiceSettings(
+        env="test",
+        database_url=database_url,
+        rabbitmq_url=rabbit_url,
+        user_service_url=users.url,
+        service_client_id=CLIENT_ID,
+        service_client_secret=SERVICE_CLIENTS[CLIENT_ID],
+        outbox_poll_seconds=0.5,
+        db_pool_size=2,
+        db_max_overflow=10,
+        overdue_interval_seconds=0,  # the tests call the scheduler themselves, with the time
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: HomeworkServiceSettings, clock: FakeClock) -> AsyncIterator[FastAPI]:
+    application = build_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://homework-service", timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    role: str
+    headers: dict[str, str]
+
+
+class People:
+    """Fresh users per test (tests isolate by new tutors, never by truncating)."""
+
+    def __init__(self, users: FakeUserService) -> None:
+        self.users = users
+
+    def make(self, role: str) -> Person:
+        user_id = str(uuid.uuid4())
+        return Person(user_id, role, self.users.tokens.auth_header(user_id, role))
+
+    def tutor(self) -> Person:
+        return self.make("tutor")
+
+    def student_of(self, tutor: Person) -> Person:
+        student = self.make("student")
+        self.users.link(tutor.id, student.id, "tutor")
+        return student
+
+    def parent_of(self, student: Person) -> Person:
+        parent = self.make("parent")
+        self.users.link(parent.id, student.id, "parent")
+        return parent
+
+
+@pytest.fixture
+def people(users: FakeUserService) -> People:
+    return People(users)
+
+
+def at(days: float = 0, hours: float = 0) -> str:
+    """An ISO time relative to the fake clock's start."""
+    return (NOW + timedelta(days=days, hours=hours)).isoformat()
+
+
+async def assign(client: httpx.AsyncClient, tutor: Person, student: Person, **fields: Any) -> dict[str, Any]:
+    body = {"student_id": student.id, "title": "Exercises 1-10", "due_at": at(days=2), **fields}
+    response = await client.post("/api/v1/homework", json=body, headers=tutor.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def submit(client: httpx.AsyncClient, student: Person, homework_id: str, **body: Any) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/homework/{homework_id}/submissions", json=body or {"text": "done"}, headers=student.headers
+    )
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details", "correlation_id"}
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+async def outbox_payloads(db: asyncpg.Pool, event_type: str, **payload_fields: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT envelope->'payload' AS payload FROM outbox_events"
+        " WHERE event_type = $1 AND envelope->'payload' @> $2::jsonb ORDER BY created_at",
+        event_type,
+        json.dumps(payload_fields),
+    )
+    return [json.loads(row["payload"]) for row in rows]
