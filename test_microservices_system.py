@@ -380,6 +380,71 @@ def step_a_late_cancellation_is_charged_and_an_early_one_is_not(s: Scenario) -> 
     return f"late cancellation charged {PRICE}, early one free; balance {expected}"
 
 
+def step_tutor_assigns_homework(s: Scenario) -> str:
+    due = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    ids = []
+    for title in ("Exercises 1-10", "Essay"):
+        body = {"student_id": s.ids["student"], "title": title, "description": "see the textbook", "due_at": due}
+        homework = s.expect(s.call("POST", "/api/v1/homework", body, as_user="tutor"), 201, f"tutor assigns {title!r}")
+        if homework["status"] != "assigned":
+            raise StepFailed(f"new homework is assigned, got {homework['status']}")
+        ids.append(homework["id"])
+    s.expect(s.call("POST", "/api/v1/homework", body, as_user="other"), 404, "another tutor assigns to the student")
+    listed = s.expect(s.call("GET", "/api/v1/homework?status=assigned", as_user="student"), 200, "student's homework")
+    if not set(ids) <= {item["id"] for item in listed["items"]}:
+        raise StepFailed(f"the student should see both assignments: {listed}")
+    s.values["homework"] = ids
+    return f"homework {', '.join(ids)}"
+
+
+def step_student_submits_homework(s: Scenario) -> str:
+    # a file the student uploaded to material-service first, when a material step has stored one
+    material_ids = [v for k, v in s.ids.items() if "material" in k][:1]
+    body = {"text": "my answers", "material_ids": material_ids}
+    headers = {"Idempotency-Key": f"submit-{s.run}"}
+    first_id, second_id = s.values["homework"]
+    path = f"/api/v1/homework/{first_id}/submissions"
+    one = s.expect(s.call("POST", path, body, as_user="student", headers=headers), 201, "student submits")
+    again = s.expect(s.call("POST", path, body, as_user="student", headers=headers), 201, "the same submission again")
+    if one["id"] != again["id"]:
+        raise StepFailed(f"a repeated Idempotency-Key should answer the first submission: {one} vs {again}")
+    s.expect(s.call("POST", path, body, as_user="tutor"), 403, "the tutor submits for the student")
+    s.expect(
+        s.call("POST", f"/api/v1/homework/{second_id}/submissions", {"text": "essay"}, as_user="student"),
+        201,
+        "student submits the essay",
+    )
+    return f"submission {one['id']}" + (f" with material {material_ids[0]}" if material_ids else " (text)")
+
+
+def step_tutor_grades_homework(s: Scenario) -> str:
+    grades = dict(zip(s.values["homework"], (4, 5), strict=True))
+    for homework_id, grade in grades.items():
+        graded = s.expect(
+            s.call(
+                "POST",
+                f"/api/v1/homework/{homework_id}/grade",
+                {"grade": grade, "comment": "good"},
+                as_user="tutor",
+                headers={"Idempotency-Key": f"grade-{s.run}-{homework_id}"},
+            ),
+            200,
+            f"tutor grades {grade}",
+        )
+        if (graded["status"], graded["grade"]) != ("graded", grade):
+            raise StepFailed(f"the homework should be graded {grade}: {graded}")
+    first = next(iter(grades))
+    s.expect(s.call("POST", f"/api/v1/homework/{first}/grade", {"grade": 3}, as_user="tutor"), 409, "grading twice")
+    s.expect(
+        s.call("POST", f"/api/v1/homework/{first}/grade", {"grade": 5}, as_user="student"), 403, "a student grades"
+    )
+    listed = s.expect(s.call("GET", "/api/v1/homework?status=graded", as_user="student"), 200, "graded homework")
+    seen = {item["id"]: item["grade"] for item in listed["items"]}
+    if any(seen.get(homework_id) != grade for homework_id, grade in grades.items()):
+        raise StepFailed(f"the student should see grades {grades}: {seen}")
+    return "graded 4 and 5; a second grade → 409"
+
+
 def step_bad_input_is_refused(s: Scenario) -> str:
     missing = s.call("POST", "/api/v1/auth/register", {"email": s.email("x")})
     s.expect(missing, 422, "register without a password")
@@ -421,6 +486,9 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_tutor_schedules_and_completes_a_lesson,
     step_a_completed_lesson_is_charged_exactly_once,
     step_a_late_cancellation_is_charged_and_an_early_one_is_not,
+    step_tutor_assigns_homework,
+    step_student_submits_homework,
+    step_tutor_grades_homework,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,
 ]
