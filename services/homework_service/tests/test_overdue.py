@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from types import SimpleNamespace
 
 import asyncpg
 import httpx
 from fastapi import FastAPI
 
-from services.homework_service.domain.overdue import emit_overdue
+from services.homework_service.domain.overdue import emit_overdue, start_scheduler, stop_scheduler
 from services.homework_service.settings import HomeworkServiceSettings
 from services.homework_service.tests.conftest import NOW, People, assign, at, outbox_payloads, submit
+from shared.clock import FakeClock
 from shared.db import Database
+from shared.testing.events import eventually
 
 
 async def test_overdue_once_when_the_deadline_passes_unsubmitted(
@@ -68,3 +71,32 @@ async def test_two_schedulers_at_once_emit_each_overdue_exactly_once(
     assert sorted(mine) == sorted(due)  # every one, none twice
     for homework_id in due:
         assert len(await outbox_payloads(db, "homework.overdue", homework_id=homework_id)) == 1
+
+
+async def test_the_apps_background_loop_emits_on_its_interval(
+    client: httpx.AsyncClient, app: FastAPI, people: People, db: asyncpg.Pool
+) -> None:
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    homework = await assign(client, tutor, student, due_at=at(days=300))
+    settings: HomeworkServiceSettings = app.state.settings
+    # the loop as an instance starts it: its own clock (past the deadline), its database, a short interval
+    instance = SimpleNamespace(
+        state=SimpleNamespace(
+            db=app.state.db,
+            clock=FakeClock(NOW + timedelta(days=300, hours=1)),
+            settings=settings.model_copy(update={"overdue_interval_seconds": 0.05}),
+        )
+    )
+    await start_scheduler(instance)  # type: ignore[arg-type]
+    try:
+
+        async def announced() -> bool:
+            return len(await outbox_payloads(db, "homework.overdue", homework_id=homework["id"])) == 1
+
+        await eventually(announced, what="homework.overdue from the loop")
+        await asyncio.sleep(0.2)  # a few more passes: still once
+        assert await announced()
+    finally:
+        await stop_scheduler(instance)  # type: ignore[arg-type]
+    assert instance.state.overdue_task.done()
