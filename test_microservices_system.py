@@ -12,6 +12,7 @@ It grows with every issue.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -445,6 +446,125 @@ def step_tutor_grades_homework(s: Scenario) -> str:
     return "graded 4 and 5; a second grade → 409"
 
 
+# --- materials: multipart by hand (the standard library has no multipart encoder) ------------
+
+MATERIAL_BYTES = b"%PDF-1.4\n% RepitBot system test\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"
+
+
+def _multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
+    boundary = f"repitbot-{uuid.uuid4().hex}"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _raw(
+    s: Scenario,
+    method: str,
+    path: str,
+    *,
+    as_user: str,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes, dict[str, str]]:
+    """A call whose body is not JSON (an upload, a download): status, the exact bytes, headers (lower-case names)."""
+    request = urllib.request.Request(s.base_url.rstrip("/") + path, data=data, method=method)
+    request.add_header("X-Correlation-ID", f"system-{s.run}")
+    request.add_header("Authorization", f"Bearer {s.tokens[as_user]}")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, reply.read(), {k.lower(): v for k, v in reply.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), {k.lower(): v for k, v in error.headers.items()}
+
+
+def step_tutor_uploads_a_material(s: Scenario) -> str:
+    body, content_type = _multipart(
+        {"title": "Linear equations", "subject": "maths", "grade": "7", "tags": "algebra"},
+        "Линейные уравнения.pdf",
+        MATERIAL_BYTES,
+    )
+    status, raw, _ = _raw(
+        s, "POST", "/api/v1/materials", as_user="tutor", data=body, headers={"Content-Type": content_type}
+    )
+    if status != 201:
+        raise StepFailed(f"tutor uploads a material: expected HTTP 201, got {status}: {_decode(raw)}")
+    material = json.loads(raw)
+    if material["sha256"] != hashlib.sha256(MATERIAL_BYTES).hexdigest() or material["size"] != len(MATERIAL_BYTES):
+        raise StepFailed(f"the material should be named by its bytes' SHA-256 and size: {material}")
+    s.ids["material"] = material["id"]
+    return f"material {material['id']} ({material['size']} bytes, {material['content_type']})"
+
+
+def step_tutor_shares_the_material_with_the_student(s: Scenario) -> str:
+    path = f"/api/v1/materials/{s.ids['material']}"
+    status, _, _ = _raw(s, "GET", f"{path}/download", as_user="student")
+    if status != 404:
+        raise StepFailed(f"the student should not see an unshared material: got HTTP {status}")
+    shared = s.expect(
+        s.call("POST", f"{path}/share", {"student_ids": [s.ids["student"]]}, as_user="tutor"), 200, "tutor shares"
+    )
+    if s.ids["student"] not in shared["shared_with"]:
+        raise StepFailed(f"the material should be shared with the student: {shared}")
+    s.expect(
+        s.call("POST", f"{path}/share", {"student_ids": [s.ids["student"]]}, as_user="other"),
+        404,
+        "another tutor shares the material",
+    )
+    return "shared with the student"
+
+
+def step_student_downloads_the_material(s: Scenario) -> str:
+    path = f"/api/v1/materials/{s.ids['material']}/download"
+    status, raw, headers = _raw(s, "GET", path, as_user="student")
+    if status != 200 or raw != MATERIAL_BYTES:
+        raise StepFailed(f"the student should download the exact bytes: HTTP {status}, {len(raw)} bytes")
+    if "filename*=UTF-8''" not in headers.get("content-disposition", ""):
+        raise StepFailed(f"the download should name the file: {headers}")
+    status, raw, _ = _raw(s, "GET", path, as_user="student", headers={"Range": "bytes=0-7"})
+    if status != 206 or raw != MATERIAL_BYTES[:8]:
+        raise StepFailed(f"a range should answer 206 with those bytes: HTTP {status}, {raw!r}")
+    return f"{len(MATERIAL_BYTES)} bytes, byte for byte; a range → 206"
+
+
+def step_another_tutors_student_is_refused_the_material(s: Scenario) -> str:
+    invite = s.expect(
+        s.call("POST", "/api/v1/users/invites", {"role": "student"}, as_user="other"), 201, "the other tutor invites"
+    )
+    body = s.expect(
+        s.call(
+            "POST",
+            "/api/v1/auth/register",
+            {
+                "email": s.email("other-student"),
+                "password": PASSWORD,
+                "full_name": "Other Student",
+                "invite_code": invite["code"],
+            },
+        ),
+        201,
+        "the other tutor's student registers",
+    )
+    s.tokens["other_student"] = body["access_token"]
+    path = f"/api/v1/materials/{s.ids['material']}/download"
+    for who in ("other_student", "other"):
+        status, _, _ = _raw(s, "GET", path, as_user=who)
+        if status != 404:
+            raise StepFailed(f"{who} should get 404 for the material, got HTTP {status}")
+    return "another tutor and their student get 404"
+
+
 def step_bad_input_is_refused(s: Scenario) -> str:
     missing = s.call("POST", "/api/v1/auth/register", {"email": s.email("x")})
     s.expect(missing, 422, "register without a password")
@@ -489,6 +609,10 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_tutor_assigns_homework,
     step_student_submits_homework,
     step_tutor_grades_homework,
+    step_tutor_uploads_a_material,
+    step_tutor_shares_the_material_with_the_student,
+    step_student_downloads_the_material,
+    step_another_tutors_student_is_refused_the_material,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,
 ]

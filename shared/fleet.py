@@ -48,6 +48,7 @@ FLEET: tuple[ServiceSpec, ...] = (
     ServiceSpec("lesson-service", "lesson_service", 8002),
     ServiceSpec("homework-service", "homework_service", 8003),
     ServiceSpec("payment-service", "payment_service", 8004),
+    ServiceSpec("material-service", "material_service", 8005),
 )
 
 

@@ -254,8 +254,11 @@ class MaterialUploaded(EventPayload):
     filename: str
     content_type: str
     size: int = Field(ge=0)
-    sha256: str
+    sha256: str  # "" for a link
     homework_id: uuid.UUID | None = None  # a student's homework file
+    url: str | None = None  # a link (no file: filename and sha256 "", size 0)
+    subject: str | None = None
+    grade: int | None = Field(None, ge=1, le=11)
 
 
 class MaterialShared(EventPayload):
@@ -264,7 +267,8 @@ class MaterialShared(EventPayload):
     material_id: uuid.UUID
     owner_id: uuid.UUID
     title: str
-    student_ids: list[uuid.UUID]
+    student_ids: list[uuid.UUID]  # the students newly given access by this share
+    all_students: bool = False  # shared with every student of the tutor, present and future
 
 
 class MaterialViewed(EventPayload):

@@ -35,6 +35,20 @@ SERVICE_EXTRAS: dict[str, Callable[[DevSecrets], dict[str, str]]] = {
 }
 
 
+def _material_service_extras(layout: FleetLayout) -> dict[str, str]:
+    # files beside the fleet's other state: var/materials, or the test fleet's own folder
+    return {
+        "BLOB_DIR": str(layout.state_dir / "materials"),
+        "MAX_REQUEST_BODY_BYTES": str(50 * 1024 * 1024 + 64 * 1024),  # a 50 MB file plus the form
+    }
+
+
+# What one service needs from the fleet's layout (its folders).
+LAYOUT_EXTRAS: dict[str, Callable[[FleetLayout], dict[str, str]]] = {
+    "material-service": _material_service_extras,
+}
+
+
 def service_environment(
     spec: ServiceSpec,
     layout: FleetLayout,
@@ -62,6 +76,8 @@ def service_environment(
         env["DATABASE_URL"] = database_url(spec, layout, secrets, endpoints)
     if spec.name in SERVICE_EXTRAS:
         env.update(SERVICE_EXTRAS[spec.name](secrets))
+    if spec.name in LAYOUT_EXTRAS:
+        env.update(LAYOUT_EXTRAS[spec.name](layout))
     if overrides:
         env.update(developer_overrides(spec, overrides))
     return env
