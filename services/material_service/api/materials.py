@@ -3,6 +3,7 @@ share, download (streamed, with Range) and delete."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -27,6 +28,7 @@ from services.material_service.settings import MaterialServiceSettings
 from shared.auth.deps import Caller, CurrentUser
 from shared.db import Database, SessionDep
 from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from shared.idempotency import IDEMPOTENCY_HEADER
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/materials", tags=["materials"])
 
 UPLOADERS = ("tutor", "student", "admin")
+MAX_KEY_LENGTH = 255
 
 
 class UnsupportedMediaType(ApiError):
@@ -101,7 +104,8 @@ async def _visible(access: MaterialAccess, material_id: uuid.UUID) -> Material:
 async def upload(request: Request, caller: CurrentUser) -> MaterialOut:
     """A file (multipart ``file`` plus the metadata fields ``title``, ``subject``, ``grade``,
     ``tags``, ``description``, ``homework_id``) or a link (``url`` instead of a file; also as
-    JSON). Tutors upload materials; a student uploads their own (homework) files, which only
+    JSON). A retry with the same ``Idempotency-Key`` answers the first material (another request
+    with that key → 422). Tutors upload materials; a student uploads their own (homework) files, which only
     they and their tutors see. The type is taken from the bytes: PDF, PNG, JPEG, GIF, WEBP,
     DOCX/XLSX/PPTX, UTF-8 text, MP3, MP4 (else 415); above the size limit → 413."""
     if caller.role not in UPLOADERS:
@@ -125,15 +129,32 @@ async def upload(request: Request, caller: CurrentUser) -> MaterialOut:
             form = await read_form(request.stream(), content_type, store, settings.max_file_bytes)
             fields = _validated(_form_fields(form))
         new_file = _new_file(form, fields, caller)
-        values = fields.model_dump(exclude={"url"})
+        values = fields.model_dump(mode="json", exclude={"url"})
         values["url"] = str(fields.url) if fields.url else None
+        key = _idempotency_key(request)
+        if key is not None:
+            fingerprint = {**values, "sha256": new_file.spooled.sha256 if new_file else None}
+            request_hash = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+            values.update(idempotency_key=key, request_hash=request_hash)
+        values["homework_id"] = fields.homework_id
         database: Database = request.app.state.db
         async with database.transaction() as session:
-            material = await materials.create(session, store, caller, values, new_file)
+            earlier = key and await materials.earlier_upload(session, uuid.UUID(caller.id), key, request_hash)
+            material = earlier or await materials.create(session, store, caller, values, new_file)
         return _out(material, [] if material.owner_role != "student" else None)
     finally:
         if form is not None and form.file is not None:
             await store.discard(form.file)  # nothing left when it was placed
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise Unprocessable(
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} characters",
+            details=[{"field": IDEMPOTENCY_HEADER, "message": "1-255 characters", "type": "value_error"}],
+        )
+    return key
 
 
 def _new_file(form: Form | None, fields: MaterialFields, caller: Caller) -> materials.NewFile | None:

@@ -7,15 +7,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.material_service.domain.blobs import BlobStore, Spooled, lock_blob
 from services.material_service.models import Blob, Material, MaterialShare, MaterialView
 from shared.auth.deps import Caller
+from shared.errors import Unprocessable
 from shared.events.catalogue import MaterialShared, MaterialUploaded, MaterialViewed
 from shared.events.outbox import add_event
+from shared.idempotency import IDEMPOTENCY_HEADER
 from shared.tables import access_links
 
 
@@ -65,6 +67,25 @@ async def create(
             grade=material.grade,
         ),
     )
+    return material
+
+
+async def earlier_upload(session: AsyncSession, owner_id: uuid.UUID, key: str, request_hash: str) -> Material | None:
+    """The material a previous upload with this ``Idempotency-Key`` made (None: the first time).
+    Holds the key's lock until the transaction ends, so a concurrent retry waits and finds it;
+    the same key with another request → 422."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"upload:{owner_id}:{key}"}
+    )
+    material = await session.scalar(
+        select(Material).where(Material.owner_id == owner_id, Material.idempotency_key == key)
+    )
+    if material is not None and material.request_hash != request_hash:
+        raise Unprocessable(
+            f"This {IDEMPOTENCY_HEADER} was already used for a different upload",
+            code="idempotency_key_reused",
+            details=[{"field": IDEMPOTENCY_HEADER, "message": "already used with another body", "type": "value_error"}],
+        )
     return material
 
 

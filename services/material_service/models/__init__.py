@@ -50,6 +50,14 @@ class Material(Base):
         Index("ix_materials_owner", "owner_id", "created_at", "id"),
         Index("ix_materials_tags", "tags", postgresql_using="gin"),
         Index("ix_materials_sha256", "sha256"),
+        # a retried upload (the same Idempotency-Key) answers the material it made the first time
+        Index(
+            "uq_materials_idempotency_key",
+            "owner_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -67,6 +75,8 @@ class Material(Base):
     filename: Mapped[str | None] = mapped_column(String(255))
     homework_id: Mapped[uuid.UUID | None]
     share_all: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))  # the fields and the file's SHA-256
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

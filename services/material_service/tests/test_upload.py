@@ -4,9 +4,11 @@ limited in size; links; who may upload."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from services.material_service.domain import sniff
@@ -156,3 +158,32 @@ def test_safe_filenames() -> None:
     assert safe_filename("photo.JPEG", sniff.JPEG) == "photo.JPEG"
     assert safe_filename("x" * 300 + ".pdf", sniff.PDF).endswith(".pdf")
     assert len(safe_filename("x" * 300 + ".pdf", sniff.PDF)) == 200
+
+
+async def test_a_retried_upload_with_the_same_key_makes_one_material(api: Api, db: asyncpg.Pool) -> None:
+    tutor = api.person("tutor")
+    content = unique_bytes()
+    key = {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
+
+    async def upload(body: bytes, title: str = "Retried") -> httpx.Response:
+        return await api.client.post(
+            "/api/v1/materials",
+            data={"title": title},
+            files={"file": ("a.pdf", body, "application/pdf")},
+            headers={**tutor.headers, **key},
+        )
+
+    first, again = await upload(content), await upload(content)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert await db.fetchval("SELECT refcount FROM blobs WHERE sha256 = $1", first.json()["sha256"]) == 1
+    assert len(await outbox(db, "material.uploaded", first.json()["id"])) == 1
+    assert_error(await upload(unique_bytes()), 422, "idempotency_key_reused")
+    assert_error(await upload(content, title="Another title"), 422, "idempotency_key_reused")
+    other_tutor = await api.client.post(
+        "/api/v1/materials",
+        data={"title": "Retried"},
+        files={"file": ("a.pdf", content, "application/pdf")},
+        headers={**api.person("tutor").headers, **key},
+    )
+    assert other_tutor.status_code == 201 and other_tutor.json()["id"] != first.json()["id"]  # keys are per caller
