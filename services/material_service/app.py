@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from services.material_service.api import materials
@@ -10,6 +12,8 @@ from services.material_service.settings import MaterialServiceSettings
 from shared.app import create_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events.bus import EventBus
+
+log = logging.getLogger(__name__)
 
 
 def build_app(

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,24 @@ class BlobStore:
     async def remove(self, sha256: str) -> None:
         """Call under :func:`lock_blob`, once the database holds no reference."""
         await asyncio.to_thread(self.path(sha256).unlink, missing_ok=True)
+
+    async def sweep_spool(self, older_than_seconds: float) -> int:
+        """Remove spooled uploads a crashed process left behind (another replica's upload in
+        progress is younger than ``older_than_seconds``); how many went."""
+
+        def sweep() -> int:
+            if not self.tmp.is_dir():
+                return 0
+            cutoff = time.time() - older_than_seconds
+            removed = 0
+            for path in self.tmp.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+            return removed
+
+        return await asyncio.to_thread(sweep)
 
     # --- reading --------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -68,3 +70,14 @@ async def test_deleting_the_last_copy_while_the_same_bytes_arrive_keeps_the_new_
         downloaded = await api.download(tutor, again.json()["id"])
         assert downloaded.status_code == 200 and downloaded.content == content
         assert (blob_dir / digest[:2] / digest[2:4] / digest).exists()
+
+
+async def test_stale_spooled_uploads_are_swept(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    stale, fresh = tmp_path / "tmp" / "upload-stale", tmp_path / "tmp" / "upload-fresh"
+    stale.write_bytes(b"left by a crash")
+    fresh.write_bytes(b"in progress")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert await store.sweep_spool(3600) == 1
+    assert not stale.exists() and fresh.exists()

@@ -189,3 +189,26 @@ async def test_a_retried_upload_with_the_same_key_makes_one_material(api: Api, d
         headers={**api.person("tutor").headers, **key},
     )
     assert other_tutor.status_code == 201 and other_tutor.json()["id"] != first.json()["id"]  # keys are per caller
+
+
+async def test_one_file_per_upload_and_no_links_from_students(api: Api, blob_dir: Path) -> None:
+    tutor = api.person("tutor")
+    two_files = (
+        b'--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nTwo\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n' + PDF + b"\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="b.pdf"\r\n\r\n' + PDF + b"\r\n--b--\r\n"
+    )
+    response = await api.client.post(
+        "/api/v1/materials",
+        content=two_files,
+        headers={**tutor.headers, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    error = assert_error(response, 422)
+    assert error["details"][0]["field"] == "file"
+    assert list((blob_dir / "tmp").iterdir()) == []
+    link = await api.client.post(
+        "/api/v1/materials",
+        json={"title": "A link", "url": "https://example.org"},
+        headers=api.person("student").headers,
+    )
+    assert_error(link, 403)
