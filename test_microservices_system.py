@@ -399,9 +399,16 @@ def step_tutor_assigns_homework(s: Scenario) -> str:
 
 
 def step_student_submits_homework(s: Scenario) -> str:
-    # a file the student uploaded to material-service first, when a material step has stored one
-    material_ids = [v for k, v in s.ids.items() if "material" in k][:1]
-    body = {"text": "my answers", "material_ids": material_ids}
+    # the file goes to material-service first; the submission carries its id
+    answers = b"x = 3, y = -2\n" * 64
+    upload, content_type = _multipart({"title": "My answers"}, "answers.txt", answers)
+    status, raw, _ = _raw(
+        s, "POST", "/api/v1/materials", as_user="student", data=upload, headers={"Content-Type": content_type}
+    )
+    if status != 201:
+        raise StepFailed(f"student uploads a file: expected HTTP 201, got {status}: {_decode(raw)}")
+    file_id = json.loads(raw)["id"]
+    body = {"text": "my answers", "material_ids": [file_id]}
     headers = {"Idempotency-Key": f"submit-{s.run}"}
     first_id, second_id = s.values["homework"]
     path = f"/api/v1/homework/{first_id}/submissions"
@@ -410,12 +417,18 @@ def step_student_submits_homework(s: Scenario) -> str:
     if one["id"] != again["id"]:
         raise StepFailed(f"a repeated Idempotency-Key should answer the first submission: {one} vs {again}")
     s.expect(s.call("POST", path, body, as_user="tutor"), 403, "the tutor submits for the student")
+    status, raw, _ = _raw(s, "GET", f"/api/v1/materials/{file_id}/download", as_user="tutor")
+    if status != 200 or raw != answers:
+        raise StepFailed(f"the tutor should get the student's file byte for byte: HTTP {status}")
+    status, _, _ = _raw(s, "GET", f"/api/v1/materials/{file_id}/download", as_user="other")
+    if status != 404:
+        raise StepFailed(f"another tutor must not see the student's file: HTTP {status}")
     s.expect(
         s.call("POST", f"/api/v1/homework/{second_id}/submissions", {"text": "essay"}, as_user="student"),
         201,
         "student submits the essay",
     )
-    return f"submission {one['id']}" + (f" with material {material_ids[0]}" if material_ids else " (text)")
+    return f"submission {one['id']} with the student's file {file_id}; the tutor reads it, another tutor cannot"
 
 
 def step_tutor_grades_homework(s: Scenario) -> str:
