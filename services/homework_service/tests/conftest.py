@@ -5,9 +5,7 @@ with the time), httpx talking ASGI to it, and the shared fake user-service on lo
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +18,8 @@ from services.homework_service.app import build_app
 from services.homework_service.settings import HomeworkServiceSettings
 from shared.clock import FakeClock
 from shared.testing import infra
-from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
+from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService
+from shared.testing.service import People, Person, asgi_client, db_pool, fake_user_service, running
 from shared.testing.tokens import TokenFactory
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the app's clock starts here
@@ -46,12 +45,8 @@ def rabbit_url(run_id: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def users() -> AsyncIterator[FakeUserService]:
-    state = FakeUserService(await TokenFactory.create())
-    state.reset()
-    server = LocalServer(fake_user_service_app(state)).start()
-    state.url = server.url
-    yield state
-    server.stop()
+    with fake_user_service(await TokenFactory.create()) as state:
+        yield state
 
 
 @pytest.fixture(scope="session")
@@ -77,54 +72,20 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Home
 
 @pytest.fixture(scope="session")
 async def app(settings: HomeworkServiceSettings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    application = build_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
+    async with running(build_app(settings, clock=clock)) as application:
         yield application
 
 
 @pytest.fixture(scope="session")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://homework-service", timeout=30) as http:
+    async with asgi_client(app, "http://homework-service") as http:
         yield http
 
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
-@dataclass(frozen=True)
-class Person:
-    id: str
-    role: str
-    headers: dict[str, str]
-
-
-class People:
-    """Fresh users per test (tests isolate by new tutors, never by truncating)."""
-
-    def __init__(self, users: FakeUserService) -> None:
-        self.users = users
-
-    def make(self, role: str) -> Person:
-        user_id = str(uuid.uuid4())
-        return Person(user_id, role, self.users.tokens.auth_header(user_id, role))
-
-    def tutor(self) -> Person:
-        return self.make("tutor")
-
-    def student_of(self, tutor: Person) -> Person:
-        student = self.make("student")
-        self.users.link(tutor.id, student.id, "tutor")
-        return student
-
-    def parent_of(self, student: Person) -> Person:
-        parent = self.make("parent")
-        self.users.link(parent.id, student.id, "parent")
-        return parent
+    async with db_pool(database_url) as pool:
+        yield pool
 
 
 @pytest.fixture
