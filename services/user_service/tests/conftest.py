@@ -19,9 +19,8 @@ from fastapi import FastAPI
 from services.user_service.app import build_app
 from services.user_service.settings import UserServiceSettings
 from shared.auth.keys import new_private_key_pem
-from shared.fleet import by_name
-from shared.migrations import upgrade
 from shared.testing import infra
+from shared.testing.service import asgi_client, db_pool, running
 
 PASSWORD = "correct horse battery staple"
 BOT_SECRET = "bot-secret-for-the-tests"
@@ -36,20 +35,14 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(run_id: str) -> AsyncIterator[str]:
-    name = f"repitbot_test_user_{run_id}"
-    url = await infra.create_database(name)
-    # Alembic's env.py calls asyncio.run, which cannot run inside this loop
-    await asyncio.to_thread(upgrade, by_name("user-service"), url)
-    yield url
-    await infra.drop_database(name)
+    async with infra.migrated_database("user-service", run_id) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def rabbit_url(run_id: str) -> Iterator[str]:
-    name = f"repitbot_test_user_{run_id}"
-    url = infra.create_vhost(name)
-    yield url
-    infra.delete_vhost(name)
+    with infra.scratch_vhost(f"repitbot_test_user_{run_id}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -72,24 +65,21 @@ def settings(database_url: str, rabbit_url: str, signing_key_pem: str) -> UserSe
 
 @pytest.fixture(scope="session")
 async def app(settings: UserServiceSettings) -> AsyncIterator[FastAPI]:
-    application = build_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running(build_app(settings)) as application:
         yield application
 
 
 @pytest.fixture(scope="session")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://user-service", timeout=10) as http:
+    async with asgi_client(app, "http://user-service", request_timeout=10) as http:
         yield http
 
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """Direct SQL for what the API does not show: row counts, the outbox, stored hashes."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+    async with db_pool(database_url) as pool:
+        yield pool
 
 
 # --- helpers --------------------------------------------------------------------------
