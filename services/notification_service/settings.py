@@ -1,0 +1,23 @@
+"""notification-service settings: the common ones plus the reminder scheduler's interval and defaults."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.config import ServiceSettings
+from shared.fleet import ServiceSpec
+
+# the fleet entry (shared/fleet.py gets the same line when the service joins the fleet)
+SPEC = ServiceSpec("notification-service", "notification_service", 8006)
+
+
+class NotificationServiceSettings(ServiceSettings):
+    service_name: str = "notification-service"
+    port: int = 8006
+
+    # how often the background loop asks "what is due now" (0 turns the loop off: tests drive it)
+    reminder_interval_seconds: float = Field(30.0, ge=0)
+    # the most reminders one pass sends (the next pass takes the rest)
+    reminder_batch_size: int = Field(100, ge=1, le=10_000)
+    # minutes before a lesson a reminder goes out, for a user who chose nothing else (24 h and 1 h)
+    default_reminder_offsets_minutes: list[int] = Field(default_factory=lambda: [1440, 60])
