@@ -1,0 +1,1 @@
+"""analytics-service rules as plain functions: events to facts, facts to reports."""
