@@ -381,6 +381,36 @@ def step_a_late_cancellation_is_charged_and_an_early_one_is_not(s: Scenario) -> 
     return f"late cancellation charged {PRICE}, early one free; balance {expected}"
 
 
+def _reminders(s: Scenario, lesson_id: str) -> list[dict[str, Any]]:
+    reply = s.call("GET", f"/api/v1/notifications/reminders?lesson_id={lesson_id}", as_user="tutor")
+    return s.expect(reply, 200, "the lesson's reminders")["items"]
+
+
+def step_reminders_for_the_next_lesson_and_none_for_a_cancelled_one(s: Scenario) -> str:
+    next_id, cancelled_id = s.values["series"][0], s.values["series"][-1]
+    student = s.ids["student"]
+
+    def planned() -> list[dict[str, Any]]:
+        mine = [x for x in _reminders(s, next_id) if x["user_id"] == student]
+        return mine if len(mine) == 2 else []
+
+    reminders = _wait_until(planned, "the next lesson's reminders")
+    starts = {datetime.fromisoformat(x["starts_at"]) for x in reminders}
+    offsets = sorted((datetime.fromisoformat(x["due_at"]), x["offset_minutes"], x["status"]) for x in reminders)
+    if len(starts) != 1:
+        raise StepFailed(f"one lesson time expected: {reminders}")
+    start = starts.pop()
+    if offsets != [(start - timedelta(hours=24), 1440, "pending"), (start - timedelta(hours=1), 60, "pending")]:
+        raise StepFailed(f"reminders at T-24 h and T-1 h expected: {reminders}")
+
+    def withdrawn() -> list[dict[str, Any]]:
+        items = _reminders(s, cancelled_id)
+        return items if items and all(x["status"] == "withdrawn" for x in items) else []
+
+    _wait_until(withdrawn, "the cancelled lesson's reminders withdrawn")
+    return f"reminders for {start:%d %b %H:%M} at T-24 h and T-1 h; the cancelled lesson's withdrawn"
+
+
 def step_tutor_assigns_homework(s: Scenario) -> str:
     due = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
     ids = []
@@ -619,6 +649,7 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_tutor_schedules_and_completes_a_lesson,
     step_a_completed_lesson_is_charged_exactly_once,
     step_a_late_cancellation_is_charged_and_an_early_one_is_not,
+    step_reminders_for_the_next_lesson_and_none_for_a_cancelled_one,
     step_tutor_assigns_homework,
     step_student_submits_homework,
     step_tutor_grades_homework,

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.notification_service.api import reminders
 from services.notification_service.domain.reminders import start_scheduler, stop_scheduler
 from services.notification_service.events import subscriptions
-from services.notification_service.settings import SPEC, NotificationServiceSettings
+from services.notification_service.settings import NotificationServiceSettings
 from shared.app import create_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events.bus import EventBus
@@ -24,5 +24,4 @@ def build_app(
         on_shutdown=[stop_scheduler],
         clock=clock,
         bus=bus,
-        spec=SPEC,
     )

@@ -5,10 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared.config import ServiceSettings
-from shared.fleet import ServiceSpec
-
-# the fleet entry (shared/fleet.py gets the same line when the service joins the fleet)
-SPEC = ServiceSpec("notification-service", "notification_service", 8006)
 
 
 class NotificationServiceSettings(ServiceSettings):

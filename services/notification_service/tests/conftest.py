@@ -5,7 +5,6 @@ producers would."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,10 +18,9 @@ import pytest
 from fastapi import FastAPI
 
 from services.notification_service.app import build_app
-from services.notification_service.settings import SPEC, NotificationServiceSettings
+from services.notification_service.settings import NotificationServiceSettings
 from shared.events.catalogue import EventPayload, LessonScheduled, StudentLinked, UserRegistered
 from shared.events.envelope import Envelope
-from shared.migrations import upgrade
 from shared.testing import infra
 from shared.testing.events import eventually, publish
 from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
@@ -39,14 +37,8 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(run_id: str) -> AsyncIterator[str]:
-    # as infra.migrated_database, with the service's own spec (it reads shared/fleet.py by name)
-    name = f"repitbot_test_notification_{run_id}"
-    url = await infra.create_database(name)
-    try:
-        await asyncio.to_thread(upgrade, SPEC, url)
+    async with infra.migrated_database("notification-service", run_id) as url:
         yield url
-    finally:
-        await infra.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,86 @@
+"""notification-service in the test fleet, through the gateway: a lesson scheduled at lesson-service gets
+its student's reminders at T−24 h and T−1 h (and their parent's); a cancelled one has them withdrawn;
+another tutor is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from shared.testing.fleet import TestFleet
+
+PASSWORD = "correct horse battery staple"
+
+
+async def _register(gateway: httpx.AsyncClient, who: str, invite_code: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "email": f"{who.replace(' ', '-')}-{uuid.uuid4().hex[:10]}@example.test",
+        "password": PASSWORD,
+        "full_name": who.title(),
+    }
+    if invite_code:
+        body["invite_code"] = invite_code
+    response = await gateway.post("/api/v1/auth/register", json=body)
+    assert response.status_code == 201, response.text
+    account = response.json()
+    return {"id": account["user"]["id"], "headers": {"Authorization": f"Bearer {account['access_token']}"}}
+
+
+async def _invite(gateway: httpx.AsyncClient, tutor: dict[str, Any], **body: Any) -> str:
+    response = await gateway.post("/api/v1/users/invites", json=body, headers=tutor["headers"])
+    assert response.status_code == 201, response.text
+    return response.json()["code"]
+
+
+async def _reminders(
+    gateway: httpx.AsyncClient, who: dict[str, Any], lesson_id: str, until: Any, seconds: float = 15.0
+) -> list[dict[str, Any]]:
+    """Poll the lesson's reminders (bounded) until ``until(items)``; the last answer otherwise."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = await gateway.get(
+            "/api/v1/notifications/reminders", params={"lesson_id": lesson_id}, headers=who["headers"]
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        if until(items) or time.monotonic() > deadline:
+            return items
+        await asyncio.sleep(0.2)
+
+
+async def test_reminders_for_a_scheduled_lesson_and_none_once_cancelled(fleet: TestFleet) -> None:
+    async with fleet.client("api-gateway") as gateway:
+        tutor, other = await _register(gateway, "tutor"), await _register(gateway, "other tutor")
+        student = await _register(gateway, "student", await _invite(gateway, tutor, role="student"))
+        parent = await _register(
+            gateway, "parent", await _invite(gateway, tutor, role="parent", student_id=student["id"])
+        )
+        start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+        body = {"student_id": student["id"], "starts_at": start.isoformat(), "duration_minutes": 60, "subject": "Maths"}
+        response = await gateway.post("/api/v1/lessons", json=body, headers=tutor["headers"])
+        assert response.status_code == 201, response.text
+        lesson_id = response.json()["id"]
+
+        items = await _reminders(gateway, tutor, lesson_id, lambda xs: len(xs) == 4)
+        expected = {(who["id"], minutes) for who in (student, parent) for minutes in (1440, 60)}
+        assert {(x["user_id"], x["offset_minutes"]) for x in items} == expected, items
+        assert {x["status"] for x in items} == {"pending"}
+        due = {datetime.fromisoformat(x["due_at"]) for x in items}
+        assert due == {start - timedelta(hours=24), start - timedelta(hours=1)}
+
+        refused = await gateway.get(
+            "/api/v1/notifications/reminders", params={"lesson_id": lesson_id}, headers=other["headers"]
+        )
+        assert refused.status_code == 404, refused.text
+
+        cancelled = await gateway.post(
+            f"/api/v1/lessons/{lesson_id}/cancel", json={"reason": "ill"}, headers=student["headers"]
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        items = await _reminders(gateway, tutor, lesson_id, lambda xs: {x["status"] for x in xs} == {"withdrawn"})
+        assert len(items) == 4 and {x["status"] for x in items} == {"withdrawn"}, items
