@@ -25,7 +25,8 @@ from shared.events.catalogue import EventPayload, LessonCompleted, LessonSchedul
 from shared.events.envelope import Envelope
 from shared.testing import infra
 from shared.testing.events import eventually, publish
-from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
+from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService
+from shared.testing.service import Person, asgi_client, db_pool, fake_user_service, running
 from shared.testing.tokens import TokenFactory
 
 CLIENT_ID = "lesson-service"  # an account the fake user-service knows; payment-service borrows it here
@@ -55,12 +56,8 @@ async def tokens() -> TokenFactory:
 
 @pytest.fixture(scope="session")
 def users(tokens: TokenFactory) -> Iterator[FakeUserService]:
-    state = FakeUserService(tokens)
-    state.reset()
-    server = LocalServer(fake_user_service_app(state)).start()
-    state.url = server.url
-    yield state
-    server.stop()
+    with fake_user_service(tokens) as state:
+        yield state
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +79,7 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Paym
 
 @pytest.fixture(scope="session")
 async def app(settings: PaymentServiceSettings) -> AsyncIterator[FastAPI]:
-    application = build_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running(build_app(settings)) as application:
         await consuming(application)
         yield application
 
@@ -95,17 +91,15 @@ async def consuming(application: FastAPI) -> None:
 
 @pytest.fixture(scope="session")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://payment-service", timeout=30) as http:
+    async with asgi_client(app, "http://payment-service") as http:
         yield http
 
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """Direct SQL for what the API does not show: the rows, the outbox, the accounts."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
+    async with db_pool(database_url, max_size=4) as pool:
+        yield pool
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -118,13 +112,6 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert error["code"] == code, error
     return error
-
-
-@dataclass(frozen=True)
-class Person:
-    id: str
-    role: str
-    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
