@@ -608,6 +608,27 @@ def step_another_tutors_student_is_refused_the_material(s: Scenario) -> str:
     return "another tutor and their student get 404"
 
 
+def step_analytics_shows_the_tutors_income(s: Scenario) -> str:
+    # the charges were made today; a day either side covers any tutor's time zone
+    today = datetime.now(UTC).date()
+    path = f"/api/v1/analytics/tutors/me/summary?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+    expected = [{"currency": "RUB", "amount": 2 * PRICE}]  # the completed lesson and the late cancellation
+    seen: dict[str, Any] = {}
+
+    def settled() -> bool:
+        seen["summary"] = s.expect(s.call("GET", path, as_user="tutor"), 200, "the tutor's analytics")
+        return bool(seen["summary"]["income"] == expected)
+
+    try:
+        _wait_until(settled, "analytics to count both charges")
+    except StepFailed as exc:
+        raise StepFailed(f"{exc}: income {seen.get('summary', {}).get('income')}, expected {expected}") from None
+    s.expect(s.call("GET", path, as_user="student"), 404, "a student reads the tutor's analytics")
+    progress = f"/api/v1/analytics/students/{s.ids['student']}/progress"
+    s.expect(s.call("GET", progress, as_user="tutor"), 200, "the tutor reads the student's progress")
+    return f"income {2 * PRICE} = the two charges; a student gets 404"
+
+
 def step_bad_input_is_refused(s: Scenario) -> str:
     missing = s.call("POST", "/api/v1/auth/register", {"email": s.email("x")})
     s.expect(missing, 422, "register without a password")
@@ -657,6 +678,7 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_tutor_shares_the_material_with_the_student,
     step_student_downloads_the_material,
     step_another_tutors_student_is_refused_the_material,
+    step_analytics_shows_the_tutors_income,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,
 ]

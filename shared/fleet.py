@@ -49,6 +49,7 @@ FLEET: tuple[ServiceSpec, ...] = (
     ServiceSpec("homework-service", "homework_service", 8003),
     ServiceSpec("payment-service", "payment_service", 8004),
     ServiceSpec("material-service", "material_service", 8005),
+    ServiceSpec("analytics-service", "analytics_service", 8007),
     ServiceSpec("notification-service", "notification_service", 8006),
 )
 

@@ -11,9 +11,9 @@ from services.analytics_service.settings import AnalyticsServiceSettings
 from shared.app import create_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events.bus import EventBus
-from shared.fleet import ServiceSpec
+from shared.fleet import by_name
 
-SPEC = ServiceSpec("analytics-service", "analytics_service", 8007)
+SPEC = by_name("analytics-service")
 
 
 def build_app(
@@ -25,5 +25,4 @@ def build_app(
         subscriptions=subscriptions(Metrics(settings.service_name)),
         clock=clock,
         bus=bus,
-        spec=SPEC,
     )
