@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.notification_service.api import reminders
+from services.notification_service.api import alerts, reminders
 from services.notification_service.domain.reminders import start_scheduler, stop_scheduler
 from services.notification_service.events import subscriptions
 from services.notification_service.settings import NotificationServiceSettings
@@ -18,7 +18,7 @@ def build_app(
 ) -> FastAPI:
     return create_app(
         settings,
-        routers=[reminders.router],
+        routers=[reminders.router, alerts.router],
         subscriptions=subscriptions(default_offsets=settings.default_reminder_offsets_minutes),
         on_startup=[start_scheduler],
         on_shutdown=[stop_scheduler],

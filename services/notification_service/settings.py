@@ -17,3 +17,5 @@ class NotificationServiceSettings(ServiceSettings):
     reminder_batch_size: int = Field(100, ge=1, le=10_000)
     # minutes before a lesson a reminder goes out, for a user who chose nothing else (24 h and 1 h)
     default_reminder_offsets_minutes: list[int] = Field(default_factory=lambda: [1440, 60])
+    # the bearer token Alertmanager's webhook sends (http_config.authorization); empty: the webhook refuses all
+    alertmanager_token: str = Field("", repr=False)

@@ -27,6 +27,7 @@ from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, L
 from shared.testing.tokens import TokenFactory
 
 NOW = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)  # after the events' real occurred_at
+ALERT_TOKEN = "alertmanager-test-token"
 CLIENT_ID = "lesson-service"  # an account the fake user-service knows; notification-service borrows it here
 
 
@@ -75,6 +76,7 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Noti
         db_pool_size=2,
         db_max_overflow=10,
         reminder_interval_seconds=0,  # the tests call the scheduler themselves, with the time
+        alertmanager_token=ALERT_TOKEN,
     )
 
 
