@@ -608,6 +608,34 @@ def step_another_tutors_student_is_refused_the_material(s: Scenario) -> str:
     return "another tutor and their student get 404"
 
 
+def step_the_student_earns_the_tables_xp_for_the_lesson(s: Scenario) -> str:
+    """The lesson completed with grade 5 earns exactly the table's XP once (regular 100 + grade-5 bonus
+    100), the first-lesson achievement and level 2 or more (other awards of the scenario add to it)."""
+    lesson_id = s.values["completed_lesson"]
+    path = f"/api/v1/students/{s.ids['student']}"
+
+    def lesson_awards() -> list[dict[str, Any]]:
+        history = s.expect(s.call("GET", f"{path}/xp?limit=200", as_user="student"), 200, "the student's XP history")
+        return [item for item in history["items"] if item["source"] == "lesson" and item["source_id"] == lesson_id]
+
+    awards = _wait_until(lesson_awards, "the completed lesson's XP")
+    if [award["amount"] for award in awards] != [200]:
+        raise StepFailed(f"the lesson graded 5 should earn 200 XP once: {awards}")
+
+    def settled() -> dict[str, Any] | None:
+        profile = s.expect(s.call("GET", f"{path}/profile", as_user="tutor"), 200, "the student's profile")
+        return profile if "first_lesson" in {a["code"] for a in profile["achievements"]} else None
+
+    profile = _wait_until(settled, "the first-lesson achievement")
+    if profile["level"] < 2 or profile["xp"] < 200:
+        raise StepFailed(f"200 XP is level 2 at least: {profile}")
+    mine = s.expect(s.call("GET", "/api/v1/students/me/profile", as_user="student"), 200, "the student's own profile")
+    if mine["student_id"] != s.ids["student"]:
+        raise StepFailed(f"me is the student: {mine}")
+    s.expect(s.call("GET", f"{path}/profile", as_user="other"), 404, "another tutor reads the profile")
+    return f"lesson {lesson_id}: 200 XP once, first_lesson, level {profile['level']} ({profile['xp']} XP)"
+
+
 def step_analytics_shows_the_tutors_income(s: Scenario) -> str:
     # the charges were made today; a day either side covers any tutor's time zone
     today = datetime.now(UTC).date()
@@ -678,6 +706,7 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_tutor_shares_the_material_with_the_student,
     step_student_downloads_the_material,
     step_another_tutors_student_is_refused_the_material,
+    step_the_student_earns_the_tables_xp_for_the_lesson,
     step_analytics_shows_the_tutors_income,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,

@@ -51,6 +51,7 @@ FLEET: tuple[ServiceSpec, ...] = (
     ServiceSpec("material-service", "material_service", 8005),
     ServiceSpec("analytics-service", "analytics_service", 8007),
     ServiceSpec("notification-service", "notification_service", 8006),
+    ServiceSpec("student-service", "student_service", 8008),
 )
 
 

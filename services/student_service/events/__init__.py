@@ -1,0 +1,180 @@
+"""What student-service consumes: each event worth XP becomes one award keyed by its source (so a
+redelivery, or the same source sent again under a new event id, awards nothing more). Handlers run in
+the consumer's transaction together with the inbox row."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.student_service.domain import streaks, xp
+from services.student_service.domain.achievements import unlock_earned
+from services.student_service.domain.profiles import award, ensure_profile
+from services.student_service.models import Profile, XpEntry
+from shared.auth.access import on_student_linked as record_access_link
+from shared.events import EventHandler
+from shared.events.catalogue import (
+    HomeworkGraded,
+    HomeworkSubmitted,
+    LessonCancelled,
+    LessonCompleted,
+    MaterialViewed,
+    PaymentReceived,
+    PaymentRefunded,
+    StudentLinked,
+    UserRegistered,
+    UserUpdated,
+    payload_as,
+)
+from shared.events.envelope import Envelope
+
+
+async def on_student_linked(session: AsyncSession, envelope: Envelope) -> None:
+    await record_access_link(session, envelope)
+    link = payload_as(envelope, StudentLinked)
+    if link.relation == "tutor":
+        await ensure_profile(session, link.student_id, link.tutor_id)
+
+
+async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None:
+    lesson = payload_as(envelope, LessonCompleted)
+    if lesson.attendance not in ("present", "late"):
+        return
+    await award(
+        session,
+        student_id=lesson.student_id,
+        tutor_id=lesson.tutor_id,
+        amount=xp.lesson_xp(lesson.lesson_type, lesson.grade),
+        source="lesson",
+        grade=lesson.grade,
+        source_key=f"lesson:{lesson.lesson_id}",
+        source_event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+    )
+    await _study_day(session, lesson.student_id, lesson.tutor_id, envelope)
+
+
+async def on_homework_graded(session: AsyncSession, envelope: Envelope) -> None:
+    homework = payload_as(envelope, HomeworkGraded)
+    await award(
+        session,
+        student_id=homework.student_id,
+        tutor_id=homework.tutor_id,
+        amount=xp.homework_xp(homework.grade),
+        source="homework",
+        grade=homework.grade,
+        source_key=f"homework:{homework.homework_id}",
+        source_event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+    )
+
+
+async def on_material_viewed(session: AsyncSession, envelope: Envelope) -> None:
+    viewed = payload_as(envelope, MaterialViewed)
+    if viewed.viewer_role != "student":
+        return
+    await award(
+        session,
+        student_id=viewed.viewer_id,
+        tutor_id=None,
+        amount=xp.MATERIAL_VIEWED_XP,
+        source="material",
+        source_key=f"material:{viewed.material_id}:{viewed.viewer_id}",
+        source_event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+    )
+    await _study_day(session, viewed.viewer_id, None, envelope)
+
+
+async def _study_day(
+    session: AsyncSession, student_id: uuid.UUID, tutor_id: uuid.UUID | None, envelope: Envelope
+) -> None:
+    """The event's day (its occurred_at, in the student's time zone) is a study day; late events count
+    for their own day."""
+    profile = await ensure_profile(session, student_id, tutor_id)
+    if await streaks.record_study_day(session, profile, envelope.occurred_at):
+        await unlock_earned(session, profile, envelope.occurred_at)
+
+
+async def on_homework_submitted(session: AsyncSession, envelope: Envelope) -> None:
+    submitted = payload_as(envelope, HomeworkSubmitted)
+    await _study_day(session, submitted.student_id, submitted.tutor_id, envelope)
+
+
+async def on_lesson_cancelled(session: AsyncSession, envelope: Envelope) -> None:
+    """A lesson the tutor cancelled excuses its day: it does not break the streak."""
+    cancelled = payload_as(envelope, LessonCancelled)
+    if cancelled.cancelled_by_role != "tutor":
+        return
+    profile = await ensure_profile(session, cancelled.student_id, cancelled.tutor_id)
+    await streaks.record_excused_day(session, profile, cancelled.starts_at)
+
+
+async def on_user_registered(session: AsyncSession, envelope: Envelope) -> None:
+    """A student's time zone decides their study days."""
+    user = payload_as(envelope, UserRegistered)
+    if user.role == "student":
+        profile = await ensure_profile(session, user.user_id, user.tutor_id)
+        profile.timezone = user.timezone
+
+
+async def on_user_updated(session: AsyncSession, envelope: Envelope) -> None:
+    user = payload_as(envelope, UserUpdated)
+    profile = await session.get(Profile, user.user_id, with_for_update=True)
+    if profile is not None:
+        profile.timezone = user.timezone
+
+
+async def on_payment_received(session: AsyncSession, envelope: Envelope) -> None:
+    payment = payload_as(envelope, PaymentReceived)
+    amount = xp.top_up_xp(payment.lessons_covered)
+    if amount == 0:
+        return
+    await award(
+        session,
+        student_id=payment.student_id,
+        tutor_id=payment.tutor_id,
+        amount=amount,
+        source="top_up",
+        source_key=f"top_up:{payment.payment_id}",
+        source_event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+    )
+
+
+async def on_payment_refunded(session: AsyncSession, envelope: Envelope) -> None:
+    """A refunded top-up takes back exactly the XP it earned (nothing if it earned none)."""
+    refund = payload_as(envelope, PaymentRefunded)
+    if refund.payment_id is None:
+        return
+    earned = (
+        await session.execute(select(XpEntry.amount).where(XpEntry.source_key == f"top_up:{refund.payment_id}"))
+    ).scalar_one_or_none()
+    if not earned:
+        return
+    await award(
+        session,
+        student_id=refund.student_id,
+        tutor_id=refund.tutor_id,
+        amount=-earned,
+        source="top_up_reversal",
+        source_key=f"top_up_reversal:{refund.payment_id}",
+        source_event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+    )
+
+
+SUBSCRIPTIONS: dict[str, EventHandler] = {
+    StudentLinked.event_type: on_student_linked,
+    LessonCompleted.event_type: on_lesson_completed,
+    HomeworkGraded.event_type: on_homework_graded,
+    MaterialViewed.event_type: on_material_viewed,
+    HomeworkSubmitted.event_type: on_homework_submitted,
+    LessonCancelled.event_type: on_lesson_cancelled,
+    UserRegistered.event_type: on_user_registered,
+    UserUpdated.event_type: on_user_updated,
+    PaymentReceived.event_type: on_payment_received,
+    PaymentRefunded.event_type: on_payment_refunded,
+}
