@@ -15,6 +15,7 @@ The caller comes only from the ``Authorization: Bearer`` token verified by
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -98,3 +99,28 @@ def require_roles(*roles: str) -> Callable[[Caller], Awaitable[Caller]]:
 
 
 ServiceCaller = Annotated[Caller, Depends(require_roles("service"))]
+
+
+def user_id_of(caller: Caller) -> uuid.UUID:
+    """A person's token names their user id; anything else in ``sub`` is not one of our tokens."""
+    try:
+        return uuid.UUID(caller.id)
+    except ValueError:
+        raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
+
+
+async def _tutor_id(caller: Annotated[Caller, Depends(require_roles("tutor"))]) -> uuid.UUID:
+    return user_id_of(caller)
+
+
+# the calling tutor's user id (403 for any other role)
+TutorId = Annotated[uuid.UUID, Depends(_tutor_id)]
+
+
+async def _person(caller: Annotated[Caller, Depends(require_roles("tutor", "student", "parent", "admin"))]) -> Caller:
+    user_id_of(caller)
+    return caller
+
+
+# a person (not a service account) whose token names a user id
+Person = Annotated[Caller, Depends(_person)]

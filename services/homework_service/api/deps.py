@@ -11,31 +11,9 @@ from fastapi import Depends
 from services.homework_service.domain.homework import get_homework
 from services.homework_service.models import Homework
 from shared.auth.access import StudentAccessDep
-from shared.auth.deps import Caller, CurrentUser, require_roles
+from shared.auth.deps import Caller, CurrentUser
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, Unauthorized
-
-
-def user_id_of(caller: Caller) -> uuid.UUID:
-    try:
-        return uuid.UUID(caller.id)
-    except ValueError:
-        raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
-
-
-async def _tutor(caller: Annotated[Caller, Depends(require_roles("tutor"))]) -> uuid.UUID:
-    return user_id_of(caller)
-
-
-TutorId = Annotated[uuid.UUID, Depends(_tutor)]
-
-
-async def _person(caller: Annotated[Caller, Depends(require_roles("tutor", "student", "parent", "admin"))]) -> Caller:
-    user_id_of(caller)
-    return caller
-
-
-Person = Annotated[Caller, Depends(_person)]
+from shared.errors import Forbidden, NotFound
 
 
 @dataclass

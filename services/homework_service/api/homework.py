@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy import Select, select
 
-from services.homework_service.api.deps import Person, TutorId, VisibleHomework, user_id_of
+from services.homework_service.api.deps import VisibleHomework
 from services.homework_service.api.schemas import (
     GradedOut,
     GradeIn,
@@ -23,7 +23,7 @@ from services.homework_service.domain import homework as rules
 from services.homework_service.events import homework_assigned, homework_graded, homework_submitted
 from services.homework_service.models import Homework, Submission
 from shared.auth.access import StudentAccessDep
-from shared.auth.deps import Caller
+from shared.auth.deps import Caller, Person, TutorId, user_id_of
 from shared.clock import Now
 from shared.db import SessionDep
 from shared.events.outbox import add_event

@@ -18,9 +18,10 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.lesson_service.api.deps import Person, Settings, user_id_of
+from services.lesson_service.api.deps import Settings
 from services.lesson_service.api.schemas import FeedOut
 from services.lesson_service.models import CalendarFeed, Lesson
+from shared.auth.deps import Person, user_id_of
 from shared.clock import Now
 from shared.db import SessionDep
 from shared.errors import NotFound

@@ -12,9 +12,9 @@ from services.lesson_service.domain.lessons import get_lesson
 from services.lesson_service.models import Lesson
 from services.lesson_service.settings import LessonServiceSettings
 from shared.auth.access import StudentAccessDep
-from shared.auth.deps import Caller, CurrentUser, require_roles
+from shared.auth.deps import Caller, CurrentUser, user_id_of
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import Forbidden, NotFound
 
 
 def _settings(request: Request) -> LessonServiceSettings:
@@ -22,28 +22,6 @@ def _settings(request: Request) -> LessonServiceSettings:
 
 
 Settings = Annotated[LessonServiceSettings, Depends(_settings)]
-
-
-def user_id_of(caller: Caller) -> uuid.UUID:
-    try:
-        return uuid.UUID(caller.id)
-    except ValueError:
-        raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
-
-
-async def _tutor(caller: Annotated[Caller, Depends(require_roles("tutor"))]) -> uuid.UUID:
-    return user_id_of(caller)
-
-
-TutorId = Annotated[uuid.UUID, Depends(_tutor)]
-
-
-async def _person(caller: Annotated[Caller, Depends(require_roles("tutor", "student", "parent", "admin"))]) -> Caller:
-    user_id_of(caller)
-    return caller
-
-
-Person = Annotated[Caller, Depends(_person)]
 
 
 @dataclass

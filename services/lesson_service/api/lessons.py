@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from services.lesson_service.api.deps import Person, Settings, TutorId, VisibleLesson, user_id_of
+from services.lesson_service.api.deps import Settings, VisibleLesson
 from services.lesson_service.api.schemas import (
     CancelIn,
     CompleteIn,
@@ -35,7 +35,7 @@ from services.lesson_service.events import (
 )
 from services.lesson_service.models import Lesson
 from shared.auth.access import StudentAccessDep
-from shared.auth.deps import Caller
+from shared.auth.deps import Caller, Person, TutorId, user_id_of
 from shared.clock import Now
 from shared.db import SessionDep
 from shared.errors import Unprocessable

@@ -7,12 +7,12 @@ import uuid
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from services.lesson_service.api.deps import Person, TutorId, user_id_of
 from services.lesson_service.api.schemas import PlanIn, PlanOut, PlanTopicOut
 from services.lesson_service.domain import plans
 from services.lesson_service.events import announce_reflowed
 from services.lesson_service.models import Lesson, StudyPlanTopic
 from shared.auth.access import AccessibleStudentId
+from shared.auth.deps import Person, TutorId, user_id_of
 from shared.db import SessionDep
 from shared.errors import Unprocessable
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.payment_service.domain.ledger import AccountKey
 from services.payment_service.models import Account
 from services.payment_service.settings import PaymentServiceSettings
-from shared.auth.deps import Caller, require_roles
-from shared.errors import Unauthorized, Unprocessable
+from shared.auth.deps import Caller
+from shared.errors import Unprocessable
 from shared.tables import access_links
 
 
@@ -24,14 +24,6 @@ def _settings(request: Request) -> PaymentServiceSettings:
 Settings = Annotated[PaymentServiceSettings, Depends(_settings)]
 
 
-async def _tutor_id(caller: Caller = Depends(require_roles("tutor"))) -> uuid.UUID:
-    try:
-        return uuid.UUID(caller.id)
-    except ValueError:
-        raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
-
-
-TutorId = Annotated[uuid.UUID, Depends(_tutor_id)]
 TutorQuery = Annotated[uuid.UUID | None, Query(description="whose balance, for a student with several tutors")]
 
 

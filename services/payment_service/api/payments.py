@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlalchemy import select, tuple_
 
-from services.payment_service.api.deps import Settings, TutorId, TutorQuery, account_key
+from services.payment_service.api.deps import Settings, TutorQuery, account_key
 from services.payment_service.api.schemas import BalanceOut, CorrectionIn, DebtOut, EntryOut, RefundIn, TopUpIn
 from services.payment_service.domain import payments
 from services.payment_service.domain.ledger import AccountKey, find_account
@@ -13,6 +13,7 @@ from services.payment_service.domain.prices import price_for
 from services.payment_service.domain.runway import runway
 from services.payment_service.models import Account
 from shared.auth.access import AccessibleStudentId, StudentAccessDep
+from shared.auth.deps import TutorId
 from shared.clock import Now
 from shared.db import SessionDep
 from shared.idempotency import IdempotentRoute

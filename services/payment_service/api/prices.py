@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from services.payment_service.api.deps import TutorId, TutorQuery, account_key
+from services.payment_service.api.deps import TutorQuery, account_key
 from services.payment_service.api.schemas import PriceIn, PriceOut
 from services.payment_service.domain import prices
 from shared.auth.access import AccessibleStudentId, StudentAccessDep
+from shared.auth.deps import TutorId
 from shared.db import SessionDep
 from shared.errors import NotFound
 

@@ -12,8 +12,8 @@ from fastapi import Depends, Request
 from services.user_service.domain.service_accounts import BOT_CLIENT_ID
 from services.user_service.domain.tokens import TokenIssuer
 from services.user_service.settings import UserServiceSettings
-from shared.auth.deps import Caller, ServiceCaller, require_roles
-from shared.errors import Forbidden, Unauthorized
+from shared.auth.deps import Caller, ServiceCaller, require_roles, user_id_of
+from shared.errors import Forbidden
 
 
 def _issuer(request: Request) -> TokenIssuer:
@@ -34,14 +34,6 @@ class Person:
 
     id: uuid.UUID
     role: str
-
-
-def user_id_of(caller: Caller) -> uuid.UUID:
-    """A person's token names their user id; anything else in ``sub`` is not one of our tokens."""
-    try:
-        return uuid.UUID(caller.id)
-    except ValueError:
-        raise Unauthorized("Invalid token", details={"reason": "subject is not a user id"}) from None
 
 
 def _person_with_roles(*roles: str) -> Callable[[Caller], Awaitable[Person]]:

@@ -6,10 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from services.user_service.api.deps import AnyPerson, Settings, Tutor, user_id_of
+from services.user_service.api.deps import AnyPerson, Settings, Tutor
 from services.user_service.api.schemas import InviteOut, InviteRequest, ProfileUpdate, StudentOut, UserOut
 from services.user_service.domain import invites, links, users
-from shared.auth.deps import CurrentUser
+from shared.auth.deps import CurrentUser, user_id_of
 from shared.clock import Now
 from shared.db import SessionDep
 from shared.errors import NotFound
