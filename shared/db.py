@@ -8,16 +8,17 @@ service carries (outbox, inbox, idempotency keys, access links) live on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, text
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
 from shared.errors import Conflict
 
@@ -32,6 +33,34 @@ NAMING_CONVENTION = {
 SHARED_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
 
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+
+log = logging.getLogger(__name__)
+
+_AFTER_COMMIT = "after_commit_callbacks"
+
+
+def after_commit(session: AsyncSession | Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction has committed, never if it rolls back.
+
+    For effects outside the database (in-process metrics): done inside the transaction, a
+    rollback and the event's redelivery would count them twice.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            callback()
+        except Exception:  # the commit stands; a failing side effect must not undo the caller's success
+            log.exception("after-commit callback failed")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    if not previous_transaction.nested:  # a savepoint's rollback leaves the outer transaction's work
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def make_base() -> type[DeclarativeBase]:

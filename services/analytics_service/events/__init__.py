@@ -1,12 +1,14 @@
 """What analytics-service consumes: every event its read models use (``projection.CONSUMED_TYPES``).
 
 Each handler runs in the consumer's transaction together with the inbox row: the envelope is
-kept in ``event_log`` and its facts merged into the read models; a duplicate has no effect.
+kept in ``event_log`` and its facts merged into the read models; a duplicate has no effect. The
+business metrics move only after that transaction commits.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +17,7 @@ from services.analytics_service.domain import store
 from services.analytics_service.domain.projection import CONSUMED_TYPES, GameEntry, LessonState, MoneyEntry
 from services.analytics_service.metrics import Metrics
 from services.analytics_service.models import LessonFact
+from shared.db import after_commit
 from shared.events import EventHandler
 from shared.events.envelope import Envelope
 
@@ -24,14 +27,16 @@ ACTIVE_WINDOW = timedelta(days=30)
 def subscriptions(metrics: Metrics) -> dict[str, EventHandler]:
     async def on_event(session: AsyncSession, envelope: Envelope) -> None:
         facts = await store.consume(session, envelope)
+        # counted once the transaction commits: a rolled-back attempt is redelivered and would count twice
         for fact in facts:
             if isinstance(fact, LessonState) and fact.status == "completed":
-                metrics.lesson_completed()
-                metrics.active_students(await _active_students(session, envelope))
+                active = await _active_students(session, envelope)
+                after_commit(session, metrics.lesson_completed)
+                after_commit(session, partial(metrics.active_students, active))
             elif isinstance(fact, MoneyEntry):
-                metrics.money(fact)
+                after_commit(session, partial(metrics.money, fact))
             elif isinstance(fact, GameEntry):
-                metrics.game(fact)
+                after_commit(session, partial(metrics.game, fact))
 
     return dict.fromkeys(CONSUMED_TYPES, on_event)
 

@@ -1,0 +1,70 @@
+"""``after_commit``: a side effect outside the database happens once its transaction commits, never on rollback (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from shared.db import Database, after_commit
+
+
+@pytest.fixture
+async def database(shared_db_url: str) -> AsyncIterator[Database]:
+    database = Database(shared_db_url, service="after-commit-test", pool_size=1, max_overflow=0)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def test_the_callback_runs_after_the_commit_and_only_then(database: Database) -> None:
+    calls: list[str] = []
+    async with database.transaction() as session:
+        await session.execute(text("SELECT 1"))
+        after_commit(session, lambda: calls.append("counted"))
+        assert calls == []  # still inside the transaction
+    assert calls == ["counted"]
+
+
+async def test_a_rolled_back_transaction_runs_nothing_then_or_later(database: Database) -> None:
+    calls: list[str] = []
+    async with database.sessionmaker() as session:
+        async with session.begin():
+            after_commit(session, lambda: calls.append("rolled back"))
+            await session.rollback()
+        async with session.begin():  # the same session's next transaction does not inherit it
+            after_commit(session, lambda: calls.append("second"))
+    assert calls == ["second"]
+
+
+async def test_an_error_inside_the_transaction_runs_nothing(database: Database) -> None:
+    calls: list[str] = []
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            after_commit(session, lambda: calls.append("never"))
+            raise RuntimeError("handler failed")
+    assert calls == []
+
+
+async def test_a_savepoint_rolled_back_keeps_the_outer_transactions_callbacks(database: Database) -> None:
+    calls: list[str] = []
+    async with database.transaction() as session:
+        after_commit(session, lambda: calls.append("outer"))
+        with pytest.raises(ValueError):
+            async with session.begin_nested():
+                raise ValueError("the inner step fails")
+    assert calls == ["outer"]
+
+
+async def test_a_failing_callback_does_not_undo_the_commit_or_stop_the_others(database: Database) -> None:
+    calls: list[str] = []
+
+    def fails() -> None:
+        raise RuntimeError("metrics backend gone")
+
+    async with database.transaction() as session:
+        after_commit(session, fails)
+        after_commit(session, lambda: calls.append("still runs"))
+    assert calls == ["still runs"]
