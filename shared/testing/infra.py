@@ -100,16 +100,17 @@ def delete_vhost(name: str) -> None:
 
 
 @asynccontextmanager
-async def migrated_database(service: str, run_id: str) -> AsyncIterator[str]:
+async def migrated_database(service: str, run_id: str, label: str = "") -> AsyncIterator[str]:
     """A scratch database for one service, at head through its real migrations; dropped afterwards.
 
     In a session fixture: ``async with infra.migrated_database("lesson-service", run_id) as url: yield url``.
+    ``label`` tells apart more databases of one service in one run (e.g. two deliveries compared).
     """
     from shared.fleet import by_name
     from shared.migrations import upgrade
 
     spec = by_name(service)
-    name = f"repitbot_test_{spec.package.removesuffix('_service')}_{run_id}"
+    name = "_".join(part for part in ("repitbot_test", spec.package.removesuffix("_service"), label, run_id) if part)
     url = await create_database(name)
     try:
         await asyncio.to_thread(upgrade, spec, url)  # Alembic's env.py runs its own event loop

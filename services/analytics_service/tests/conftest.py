@@ -8,7 +8,6 @@ their producers would: these tests need no other service.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -16,10 +15,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.analytics_service.app import SPEC, build_app
+from services.analytics_service.app import build_app
 from services.analytics_service.settings import AnalyticsServiceSettings
 from shared.events.envelope import Envelope
-from shared.migrations import upgrade
 from shared.testing import infra
 from shared.testing.events import eventually, publish
 from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService
@@ -34,31 +32,20 @@ def run_id() -> str:
     return infra.run_id()
 
 
-async def scratch_database(name: str) -> str:
-    """A database at head through the service's real migrations (the service joins FLEET later)."""
-    url = await infra.create_database(name)
-    await asyncio.to_thread(upgrade, SPEC, url)
-    return url
-
-
 @pytest.fixture(scope="session")
 async def database_url(run_id: str) -> AsyncIterator[str]:
-    name = f"repitbot_test_analytics_{run_id}"
-    try:
-        yield await scratch_database(name)
-    finally:
-        await infra.drop_database(name)
+    async with infra.migrated_database("analytics-service", run_id) as url:
+        yield url
 
 
 @pytest.fixture
 async def spare_databases(run_id: str) -> AsyncIterator[tuple[str, str]]:
     """Two more empty databases, for a test that compares two deliveries of the same events."""
-    names = [f"repitbot_test_analytics_{which}_{run_id}" for which in ("a", "b")]
-    try:
-        yield await scratch_database(names[0]), await scratch_database(names[1])
-    finally:
-        for name in names:
-            await infra.drop_database(name)
+    async with (
+        infra.migrated_database("analytics-service", run_id, "a") as first,
+        infra.migrated_database("analytics-service", run_id, "b") as second,
+    ):
+        yield first, second
 
 
 @pytest.fixture(scope="session")
