@@ -3,46 +3,15 @@ JWT at the edge and again in lesson-service, access links from user-service, eve
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.testing.accounts import invite, register
 from shared.testing.events import EventRecorder, eventually
 from shared.testing.fleet import TestFleet
-
-PASSWORD = "correct horse battery staple"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    role: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def register(gateway: httpx.AsyncClient, *, invite_code: str | None = None, **fields: Any) -> Account:
-    body = {"email": f"u-{uuid.uuid4().hex[:12]}@example.com", "password": PASSWORD, "full_name": "Test", **fields}
-    if invite_code:
-        body["invite_code"] = invite_code
-    response = await gateway.post("/api/v1/auth/register", json=body)
-    assert response.status_code == 201, response.text
-    data = response.json()
-    return Account(data["user"]["id"], data["user"]["role"], data["access_token"])
-
-
-async def invite(gateway: httpx.AsyncClient, tutor: Account, role: str, student_id: str | None = None) -> str:
-    body: dict[str, Any] = {"role": role} | ({"student_id": student_id} if student_id else {})
-    response = await gateway.post("/api/v1/users/invites", json=body, headers=tutor.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["code"]
 
 
 @pytest.fixture
@@ -58,11 +27,11 @@ def soon(hours: float) -> str:
 
 async def test_the_lesson_journey_and_who_may_do_what(gateway: httpx.AsyncClient, fleet: TestFleet) -> None:
     async with EventRecorder(fleet.rabbit_url) as events:
-        tutor_a, tutor_b = await register(gateway), await register(gateway)
+        tutor_a, tutor_b = await register(gateway, "tutor a"), await register(gateway, "tutor b")
         student = await register(
-            gateway, invite_code=await invite(gateway, tutor_a, "student"), timezone="Asia/Yekaterinburg"
+            gateway, "student", await invite(gateway, tutor_a, "student"), timezone="Asia/Yekaterinburg"
         )
-        parent = await register(gateway, invite_code=await invite(gateway, tutor_a, "parent", student.id))
+        parent = await register(gateway, "parent", await invite(gateway, tutor_a, "parent", student.id))
 
         body = {
             "student_id": student.id,
