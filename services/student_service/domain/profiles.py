@@ -43,13 +43,14 @@ async def award(
     source_event_id: uuid.UUID | None = None,
     reason: str | None = None,
     grade: int | None = None,
+    entry_id: uuid.UUID | None = None,
 ) -> bool:
     """Record one award; False (and nothing changes) when its source was already awarded."""
     profile = await ensure_profile(session, student_id, tutor_id)
     inserted = await session.execute(
         insert(XpEntry)
         .values(
-            id=uuid.uuid4(),
+            id=entry_id or uuid.uuid4(),
             student_id=student_id,
             tutor_id=tutor_id,
             amount=amount,

@@ -63,7 +63,7 @@ def local_day(profile: Profile, at: datetime) -> date:
     return at.astimezone(ZoneInfo(profile.timezone)).date()
 
 
-async def _days(session: AsyncSession, student_id: uuid.UUID) -> tuple[set[date], set[date]]:
+async def days(session: AsyncSession, student_id: uuid.UUID) -> tuple[set[date], set[date]]:
     study = set((await session.execute(select(StudyDay.day).where(StudyDay.student_id == student_id))).scalars())
     excused = set((await session.execute(select(ExcusedDay.day).where(ExcusedDay.student_id == student_id))).scalars())
     return study, excused
@@ -71,12 +71,12 @@ async def _days(session: AsyncSession, student_id: uuid.UUID) -> tuple[set[date]
 
 async def current(session: AsyncSession, profile: Profile, now: datetime) -> Streak:
     """The streak as of ``now`` (a streak whose missed days cannot be bridged any more shows 0)."""
-    study, excused = await _days(session, profile.student_id)
+    study, excused = await days(session, profile.student_id)
     return compute(study, excused, max([local_day(profile, now), *study]))
 
 
 async def _recompute(session: AsyncSession, profile: Profile, study_day: date, freeze_was_used: int) -> None:
-    study, excused = await _days(session, profile.student_id)
+    study, excused = await days(session, profile.student_id)
     streak = compute(study, excused, max(study))
     profile.current_streak, profile.longest_streak = streak.current, max(profile.longest_streak, streak.longest)
     profile.freezes_held = streak.freezes_held
@@ -97,7 +97,7 @@ async def _recompute(session: AsyncSession, profile: Profile, study_day: date, f
 async def record_study_day(session: AsyncSession, profile: Profile, at: datetime) -> bool:
     """Count the day of ``at`` as a study day (once); ``student.streak_updated`` when it is new."""
     day = local_day(profile, at)
-    study, excused = await _days(session, profile.student_id)
+    study, excused = await days(session, profile.student_id)
     before = compute(study, excused, max([day, *study])).freezes_used if study else 0
     inserted = await session.execute(
         insert(StudyDay).values(student_id=profile.student_id, day=day).on_conflict_do_nothing().returning(StudyDay.day)

@@ -9,17 +9,20 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.student_service.domain import streaks, xp
+from services.student_service.domain import coursework, streaks, xp
 from services.student_service.domain.achievements import unlock_earned
 from services.student_service.domain.profiles import award, ensure_profile
 from services.student_service.models import Profile, XpEntry
 from shared.auth.access import on_student_linked as record_access_link
 from shared.events import EventHandler
 from shared.events.catalogue import (
+    HomeworkAssigned,
     HomeworkGraded,
     HomeworkSubmitted,
     LessonCancelled,
     LessonCompleted,
+    MaterialShared,
+    MaterialUploaded,
     MaterialViewed,
     PaymentReceived,
     PaymentRefunded,
@@ -40,6 +43,7 @@ async def on_student_linked(session: AsyncSession, envelope: Envelope) -> None:
 
 async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None:
     lesson = payload_as(envelope, LessonCompleted)
+    coursework.record_last_lesson(await ensure_profile(session, lesson.student_id, lesson.tutor_id), lesson)
     if lesson.attendance not in ("present", "late"):
         return
     await award(
@@ -58,6 +62,9 @@ async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None
 
 async def on_homework_graded(session: AsyncSession, envelope: Envelope) -> None:
     homework = payload_as(envelope, HomeworkGraded)
+    await coursework.record_homework(
+        session, **homework.model_dump(include=_HOMEWORK_FIELDS), graded_at=envelope.occurred_at
+    )
     await award(
         session,
         student_id=homework.student_id,
@@ -98,8 +105,19 @@ async def _study_day(
         await unlock_earned(session, profile, envelope.occurred_at)
 
 
+_HOMEWORK_FIELDS = {"homework_id", "student_id", "tutor_id", "title", "due_at"}
+
+
+async def on_homework_assigned(session: AsyncSession, envelope: Envelope) -> None:
+    assigned = payload_as(envelope, HomeworkAssigned)
+    await coursework.record_homework(session, **assigned.model_dump(include=_HOMEWORK_FIELDS))
+
+
 async def on_homework_submitted(session: AsyncSession, envelope: Envelope) -> None:
     submitted = payload_as(envelope, HomeworkSubmitted)
+    await coursework.record_homework(
+        session, **submitted.model_dump(include=_HOMEWORK_FIELDS), submitted_at=submitted.submitted_at
+    )
     await _study_day(session, submitted.student_id, submitted.tutor_id, envelope)
 
 
@@ -117,14 +135,39 @@ async def on_user_registered(session: AsyncSession, envelope: Envelope) -> None:
     user = payload_as(envelope, UserRegistered)
     if user.role == "student":
         profile = await ensure_profile(session, user.user_id, user.tutor_id)
-        profile.timezone = user.timezone
+        profile.timezone, profile.full_name = user.timezone, user.full_name
 
 
 async def on_user_updated(session: AsyncSession, envelope: Envelope) -> None:
     user = payload_as(envelope, UserUpdated)
     profile = await session.get(Profile, user.user_id, with_for_update=True)
     if profile is not None:
-        profile.timezone = user.timezone
+        profile.timezone, profile.full_name = user.timezone, user.full_name
+
+
+async def on_material_uploaded(session: AsyncSession, envelope: Envelope) -> None:
+    """A tutor's material: its title and subject (a student's homework file is nothing to recommend)."""
+    material = payload_as(envelope, MaterialUploaded)
+    if material.owner_role == "tutor":
+        await coursework.record_material(
+            session,
+            material_id=material.material_id,
+            owner_id=material.owner_id,
+            title=material.title,
+            subject=material.subject,
+        )
+
+
+async def on_material_shared(session: AsyncSession, envelope: Envelope) -> None:
+    shared = payload_as(envelope, MaterialShared)
+    await coursework.record_material(
+        session,
+        material_id=shared.material_id,
+        owner_id=shared.owner_id,
+        title=shared.title,
+        all_students=shared.all_students,
+    )
+    await coursework.record_shares(session, shared.material_id, shared.student_ids)
 
 
 async def on_payment_received(session: AsyncSession, envelope: Envelope) -> None:
@@ -171,7 +214,10 @@ SUBSCRIPTIONS: dict[str, EventHandler] = {
     LessonCompleted.event_type: on_lesson_completed,
     HomeworkGraded.event_type: on_homework_graded,
     MaterialViewed.event_type: on_material_viewed,
+    HomeworkAssigned.event_type: on_homework_assigned,
     HomeworkSubmitted.event_type: on_homework_submitted,
+    MaterialUploaded.event_type: on_material_uploaded,
+    MaterialShared.event_type: on_material_shared,
     LessonCancelled.event_type: on_lesson_cancelled,
     UserRegistered.event_type: on_user_registered,
     UserUpdated.event_type: on_user_updated,

@@ -33,11 +33,20 @@ class Profile(Base):
     leaderboard_visible: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Moscow", server_default="Europe/Moscow")
     freezes_held: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    full_name: Mapped[str | None] = mapped_column(String(200))  # from user.registered/updated: the board's fallback
+    # the latest completed lesson by its start (late events do not displace a later lesson): recommendations
+    last_lesson_id: Mapped[uuid.UUID | None]
+    last_lesson_at: Mapped[datetime | None]
+    last_lesson_subject: Mapped[str | None] = mapped_column(String(200))
+    last_lesson_topic: Mapped[str | None] = mapped_column(String(500))
 
 
 class XpEntry(Base):
     __tablename__ = "xp_ledger"
-    __table_args__ = (Index("ix_xp_ledger_student_occurred", "student_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_xp_ledger_student_occurred", "student_id", "occurred_at"),
+        Index("ix_xp_ledger_tutor_occurred", "tutor_id", "occurred_at"),  # the leaderboard's window
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     student_id: Mapped[uuid.UUID]
@@ -76,3 +85,50 @@ class ExcusedDay(Base):
 
     student_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
+
+
+class Homework(Base):
+    """An assignment as homework events describe it, for the "due soon" recommendation. Events may arrive
+    in any order: each one upserts the row and only fills what it knows."""
+
+    __tablename__ = "homework"
+    __table_args__ = (Index("ix_homework_student_due", "student_id", "due_at"),)
+
+    homework_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    student_id: Mapped[uuid.UUID]
+    tutor_id: Mapped[uuid.UUID]
+    title: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+    graded_at: Mapped[datetime | None]
+
+
+class Material(Base):
+    """A tutor's material (from material.uploaded or material.shared, whichever comes first)."""
+
+    __tablename__ = "materials"
+
+    material_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    title: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    all_students: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+
+class MaterialShare(Base):
+    """A student given access to a material (material.shared's ``student_ids``)."""
+
+    __tablename__ = "material_shares"
+    __table_args__ = (Index("ix_material_shares_student", "student_id"),)
+
+    material_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    student_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+
+class LeaderboardSettings(Base):
+    """A tutor's choices for their students' leaderboard."""
+
+    __tablename__ = "leaderboard_settings"
+
+    tutor_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    anonymise: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
