@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.notification_service.api import alerts, reminders
-from services.notification_service.domain.reminders import start_scheduler, stop_scheduler
+from services.notification_service.api import alerts, deliveries, preferences, reminders
+from services.notification_service.domain.scheduler import start_scheduler, stop_scheduler
 from services.notification_service.events import subscriptions
 from services.notification_service.settings import NotificationServiceSettings
 from shared.app import create_app
@@ -18,8 +18,8 @@ def build_app(
 ) -> FastAPI:
     return create_app(
         settings,
-        routers=[reminders.router, alerts.router],
-        subscriptions=subscriptions(default_offsets=settings.default_reminder_offsets_minutes),
+        routers=[preferences.router, deliveries.router, reminders.router, alerts.router],
+        subscriptions=subscriptions(default_offsets=settings.default_reminder_offsets_minutes, clock=clock),
         on_startup=[start_scheduler],
         on_shutdown=[stop_scheduler],
         clock=clock,

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from services.notification_service.domain.delivery import notify
 from services.notification_service.models import Recipient
+from shared.clock import Now
 from shared.db import SessionDep
 from shared.errors import Unauthorized
-from shared.events.catalogue import NotificationRequested
-from shared.events.outbox import add_event
 
 router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
@@ -56,11 +55,13 @@ def _fingerprint(alert: Alert) -> str:
 
 
 @router.post("/alerts", status_code=202)
-async def alertmanager_webhook(body: AlertmanagerWebhook, request: Request, session: SessionDep) -> dict[str, Any]:
-    """One ``notification.requested`` per alert and admin; a resent alert (same fingerprint, status and
-    start) carries the same ``dedup_key``, so the bot tells each admin once."""
+async def alertmanager_webhook(
+    body: AlertmanagerWebhook, request: Request, session: SessionDep, now: Now
+) -> dict[str, Any]:
+    """One ``notification.requested`` per alert and admin, urgent (quiet hours do not hold it); a resent
+    alert (same fingerprint, status and start) has the same ``dedup_key`` and is not requested again."""
     _authorised(request)
-    admins = list(await session.scalars(select(Recipient).where(Recipient.role == "admin")))
+    admins = list(await session.scalars(select(Recipient.user_id).where(Recipient.role == "admin")))
     requested = 0
     for alert in body.alerts:
         params = {
@@ -75,16 +76,15 @@ async def alertmanager_webhook(body: AlertmanagerWebhook, request: Request, sess
         }
         key = f"alert:{_fingerprint(alert)}:{alert.status}:{alert.startsAt}"
         for admin in admins:
-            await add_event(
+            notification_id = await notify(
                 session,
-                NotificationRequested(
-                    notification_id=uuid.uuid4(),
-                    user_id=admin.user_id,
-                    chat_id=admin.telegram_id,
-                    template="alert_resolved" if alert.status == "resolved" else "alert_firing",
-                    params={**params, "language": admin.language},
-                    dedup_key=f"{key}:{admin.user_id}",
-                ),
+                admin,
+                kind="alert",
+                template="alert_resolved" if alert.status == "resolved" else "alert_firing",
+                params=params,
+                dedup_key=f"{key}:{admin}",
+                now=now,
+                urgent=True,
             )
-            requested += 1
+            requested += notification_id is not None
     return {"alerts": len(body.alerts), "notifications": requested}

@@ -6,46 +6,32 @@ Safe with any number of instances and restarts: a pass locks the rows it takes w
 ``FOR UPDATE SKIP LOCKED`` and marks them in the transaction that adds their outbox rows, so another
 instance skips what this one holds and never sees it again once committed; a crash before the commit
 leaves them to the next pass. A reminder whose lesson has already begun is dropped (and logged).
+
+Preferences apply when a reminder falls due: inside the recipient's quiet hours it is postponed to their end
+if that is still before the lesson starts, otherwise dropped; a recipient who switched reminders off gets it
+recorded as suppressed. Every outcome is a row of the delivery log (``domain.delivery``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notification_service.domain.delivery import Decision, decide, parents_of, recipients_by_id, record
 from services.notification_service.models import Recipient, Reminder
 from shared.db import Database
-from shared.events.catalogue import LessonRescheduled, LessonScheduled, NotificationRequested
-from shared.events.outbox import add_event
-from shared.tables import access_links
+from shared.events.catalogue import LessonRescheduled, LessonScheduled
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = "lesson_reminder"
-
-
-async def parents_of(session: AsyncSession, student_id: uuid.UUID) -> list[uuid.UUID]:
-    """The student's parents, from the access links ``student.linked`` keeps (relation parent)."""
-    rows = await session.scalars(
-        select(access_links.c.principal_id)
-        .where(
-            access_links.c.student_id == student_id,
-            access_links.c.relation == "parent",
-            access_links.c.active == 1,
-        )
-        .order_by(access_links.c.principal_id)
-    )
-    return list(rows)
+KIND = "lesson_reminder"
 
 
 async def _offsets(
@@ -93,6 +79,7 @@ async def plan_lesson(
                 "status": "pending",
                 "notification_id": None,
                 "sent_at": None,
+                "reason": None,
             }
             statement = insert(Reminder).values(id=uuid.uuid4(), **values)
             await session.execute(
@@ -106,35 +93,22 @@ async def withdraw_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
     )
 
 
-def _local(moment: datetime, timezone: str) -> str:
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).isoformat()
+def _params(reminder: Reminder) -> dict[str, object]:
+    return {
+        "lesson_id": reminder.lesson_id,
+        "student_id": reminder.student_id,
+        "subject": reminder.subject,
+        "topic": reminder.topic,
+        "starts_at": reminder.starts_at,
+        "minutes_before": reminder.offset_minutes,
+        "for_parent": reminder.user_id != reminder.student_id,
+    }
 
 
-def reminder_notification(reminder: Reminder, recipient: Recipient | None) -> NotificationRequested:
-    timezone = recipient.timezone if recipient else "UTC"
-    return NotificationRequested(
-        notification_id=uuid.uuid4(),
-        user_id=reminder.user_id,
-        chat_id=recipient.telegram_id if recipient else None,
-        template=TEMPLATE,
-        params={
-            "lesson_id": str(reminder.lesson_id),
-            "student_id": str(reminder.student_id),
-            "subject": reminder.subject,
-            "topic": reminder.topic,
-            "starts_at": reminder.starts_at.isoformat(),
-            "starts_at_local": _local(reminder.starts_at, timezone),
-            "timezone": timezone,
-            "minutes_before": reminder.offset_minutes,
-            "language": recipient.language if recipient else None,
-            "for_parent": reminder.user_id != reminder.student_id,
-        },
-        dedup_key=f"{TEMPLATE}:{reminder.lesson_id}:{reminder.user_id}:{reminder.offset_minutes}"
-        f":{reminder.starts_at.isoformat()}",
+def dedup_key(reminder: Reminder) -> str:
+    # the lesson's time is in the key: a moved lesson is reminded again
+    return (
+        f"{TEMPLATE}:{reminder.lesson_id}:{reminder.user_id}:{reminder.offset_minutes}:{reminder.starts_at.isoformat()}"
     )
 
 
@@ -153,54 +127,39 @@ async def emit_due(database: Database, now: datetime, *, batch_size: int = 100) 
                 .with_for_update(skip_locked=True)
             )
             rows = list(await session.scalars(statement))
-            users = {r.user_id for r in rows}
-            recipients = (
-                {r.user_id: r for r in await session.scalars(select(Recipient).where(Recipient.user_id.in_(users)))}
-                if users
-                else {}
-            )
+            recipients = await recipients_by_id(session, (r.user_id for r in rows))
             for reminder in rows:
+                recipient = recipients.get(reminder.user_id)
                 if reminder.starts_at <= now:
-                    reminder.status = "dropped"
+                    decision = Decision("dropped", reason="the lesson has begun")
+                else:
+                    decision = decide(recipient, KIND, now, deadline=reminder.starts_at)
+                if decision.status == "deferred":  # quiet hours: at their end, still before the lesson
+                    reminder.due_at, reminder.reason = decision.deliver_at, "postponed: quiet hours"
+                    continue
+                notification_id = await record(
+                    session,
+                    user_id=reminder.user_id,
+                    recipient=recipient,
+                    kind=KIND,
+                    template=TEMPLATE,
+                    params=_params(reminder),
+                    dedup_key=dedup_key(reminder),
+                    decision=decision,
+                    now=now,
+                )
+                reminder.notification_id = notification_id
+                reminder.reason = decision.reason
+                if decision.status == "requested":
+                    reminder.status, reminder.sent_at = "sent", now
+                    sent.append(reminder.id)
+                else:
+                    reminder.status = decision.status  # dropped or suppressed
                     log.info(
-                        "reminder dropped: the lesson has begun",
+                        "reminder %s: %s",
+                        decision.status,
+                        decision.reason,
                         extra={"reminder_id": str(reminder.id), "lesson_id": str(reminder.lesson_id)},
                     )
-                    continue
-                notification = reminder_notification(reminder, recipients.get(reminder.user_id))
-                reminder.status = "sent"
-                reminder.sent_at = now
-                reminder.notification_id = notification.notification_id
-                await add_event(session, notification)
-                sent.append(reminder.id)
         if len(rows) < batch_size:
             return sent
-
-
-async def _loop(app: FastAPI, interval: float, batch_size: int) -> None:
-    while True:
-        try:
-            sent = await emit_due(app.state.db, app.state.clock.now(), batch_size=batch_size)
-            if sent:
-                log.info("reminders sent", extra={"count": len(sent)})
-        except Exception:  # a database outage: try again next time
-            log.exception("reminder pass failed")
-        await asyncio.sleep(interval)
-
-
-async def start_scheduler(app: FastAPI) -> None:
-    settings = app.state.settings
-    app.state.reminder_task = None
-    if settings.reminder_interval_seconds > 0:
-        app.state.reminder_task = asyncio.create_task(
-            _loop(app, settings.reminder_interval_seconds, settings.reminder_batch_size),
-            name="notification-reminders",
-        )
-
-
-async def stop_scheduler(app: FastAPI) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "reminder_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -1,7 +1,8 @@
 """notification-service in-process against real PostgreSQL and RabbitMQ: a scratch database migrated with
-the real migrations, a throwaway vhost, the app's own lifespan (reminder loop off: tests call the scheduler
-with the time). Events are built from the catalogue and published on the vhost's exchange as their
-producers would."""
+the real migrations, a throwaway vhost, the app's own lifespan (scheduler loop off: tests call the passes
+with the time they choose) on a FakeClock at ``NOW`` (what quiet hours are judged by), and the shared
+fake user-service and helpers (shared/testing/service.py). Events are built from the catalogue and
+published on the vhost's exchange as their producers would."""
 
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ from fastapi import FastAPI
 
 from services.notification_service.app import build_app
 from services.notification_service.settings import NotificationServiceSettings
+from shared.clock import FakeClock
 from shared.events.catalogue import EventPayload, LessonScheduled, StudentLinked, UserRegistered
 from shared.events.envelope import Envelope
 from shared.testing import infra
 from shared.testing.events import eventually, publish
-from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService, LocalServer, fake_user_service_app
+from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService
+from shared.testing.service import People, Person, asgi_client, db_pool, fake_user_service, running
 from shared.testing.tokens import TokenFactory
 
-NOW = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)  # after the events' real occurred_at
+# the app's clock: a Saturday, after the events' real occurred_at (12:00 in Moscow, 18:00 in Tokyo)
+NOW = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)
 ALERT_TOKEN = "alertmanager-test-token"
 CLIENT_ID = "lesson-service"  # an account the fake user-service knows; notification-service borrows it here
 
@@ -49,18 +53,15 @@ def rabbit_url(run_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def tokens() -> TokenFactory:
-    return await TokenFactory.create()
+async def users() -> AsyncIterator[FakeUserService]:
+    """The fake user-service: signs the tests' tokens and answers /internal/links from ``users.links``."""
+    with fake_user_service(await TokenFactory.create()) as state:
+        yield state
 
 
 @pytest.fixture(scope="session")
-def users(tokens: TokenFactory) -> Iterator[FakeUserService]:
-    state = FakeUserService(tokens)
-    state.reset()
-    server = LocalServer(fake_user_service_app(state)).start()
-    state.url = server.url
-    yield state
-    server.stop()
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture(scope="session")
@@ -81,32 +82,22 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Noti
 
 
 @pytest.fixture(scope="session")
-async def app(settings: NotificationServiceSettings) -> AsyncIterator[FastAPI]:
-    application = build_app(settings)
-    async with application.router.lifespan_context(application):
+async def app(settings: NotificationServiceSettings, clock: FakeClock) -> AsyncIterator[FastAPI]:
+    async with running(build_app(settings, clock=clock)) as application:
         await eventually(lambda: application.state.bus.is_connected, what="notification-service consuming")
         yield application
 
 
 @pytest.fixture(scope="session")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://notification-service", timeout=30) as http:
+    async with asgi_client(app, "http://notification-service") as http:
         yield http
 
 
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-
-
-@dataclass(frozen=True)
-class Person:
-    id: uuid.UUID
-    role: str
-    headers: dict[str, str]
+    async with db_pool(database_url, max_size=4) as pool:
+        yield pool
 
 
 @dataclass(frozen=True)
@@ -119,8 +110,8 @@ class Family:
 class Events:
     """Publishes catalogue events as their producers would, waiting until the service handled them."""
 
-    def __init__(self, rabbit_url: str, db: asyncpg.Pool, tokens: TokenFactory, users: FakeUserService) -> None:
-        self.rabbit_url, self.db, self.tokens, self.users = rabbit_url, db, tokens, users
+    def __init__(self, rabbit_url: str, db: asyncpg.Pool, users: FakeUserService) -> None:
+        self.rabbit_url, self.db, self.people = rabbit_url, db, People(users)
 
     async def send(
         self, *payloads: EventPayload, producer: str = "lesson-service", occurred_at: datetime | None = None
@@ -134,35 +125,36 @@ class Events:
         return envelopes
 
     def person(self, role: str) -> Person:
-        user_id = uuid.uuid4()
-        return Person(user_id, role, self.tokens.auth_header(str(user_id), role))
+        return self.people.make(role)
 
     async def register(self, person: Person, **fields: Any) -> None:
-        values = {"full_name": f"{person.role} {person.id.hex[:6]}", "timezone": "Europe/Moscow", "language": "ru"}
+        values = {"full_name": f"{person.role} {person.id[:6]}", "timezone": "Europe/Moscow", "language": "ru"}
         await self.send(
-            UserRegistered(user_id=person.id, role=person.role, **{**values, **fields}), producer="user-service"
+            UserRegistered(user_id=uuid.UUID(person.id), role=person.role, **{**values, **fields}),
+            producer="user-service",
         )
 
-    async def family(self, *, parent_telegram_id: int | None = 555) -> Family:
-        tutor, student, parent = self.person("tutor"), self.person("student"), self.person("parent")
-        self.users.link(str(tutor.id), str(student.id), "tutor")
-        self.users.link(str(parent.id), str(student.id), "parent")
+    async def family(self, *, parent_telegram_id: int | None = 555, with_parent: bool = True) -> Family:
+        tutor = self.people.tutor()
+        student = self.people.student_of(tutor)
+        parent = self.people.parent_of(student)
         await self.register(tutor)
         await self.register(student, telegram_id=444, tutor_id=tutor.id)
         await self.register(
             parent, telegram_id=parent_telegram_id, tutor_id=tutor.id, timezone="Asia/Tokyo", language="en"
         )
-        await self.send(
-            StudentLinked(student_id=student.id, principal_id=tutor.id, relation="tutor", tutor_id=tutor.id),
-            StudentLinked(student_id=student.id, principal_id=parent.id, relation="parent", tutor_id=tutor.id),
-            producer="user-service",
-        )
+        links = [StudentLinked(student_id=student.id, principal_id=tutor.id, relation="tutor", tutor_id=tutor.id)]
+        if with_parent:
+            links.append(
+                StudentLinked(student_id=student.id, principal_id=parent.id, relation="parent", tutor_id=tutor.id)
+            )
+        await self.send(*links, producer="user-service")
         return Family(tutor, student, parent)
 
 
 @pytest.fixture
-def events(rabbit_url: str, db: asyncpg.Pool, tokens: TokenFactory, users: FakeUserService) -> Events:
-    return Events(rabbit_url, db, tokens, users)
+def events(rabbit_url: str, db: asyncpg.Pool, users: FakeUserService) -> Events:
+    return Events(rabbit_url, db, users)
 
 
 def lesson(family: Family, *, starts_at: datetime, **fields: Any) -> dict[str, Any]:
@@ -200,3 +192,19 @@ async def requested(db: asyncpg.Pool, **payload_fields: Any) -> list[dict[str, A
         json.dumps(payload_fields),
     )
     return [json.loads(row["payload"]) for row in rows]
+
+
+async def log_of(db: asyncpg.Pool, user_id: str, **where: Any) -> list[asyncpg.Record]:
+    """The user's delivery log rows (optionally those matching ``where``), oldest first."""
+    conditions = "".join(f" AND {name} = ${i}" for i, name in enumerate(where, start=2))
+    return await db.fetch(
+        f"SELECT * FROM deliveries WHERE user_id = $1{conditions} ORDER BY created_at, id",
+        uuid.UUID(user_id),
+        *where.values(),
+    )
+
+
+async def prefer(client: httpx.AsyncClient, who: Person, **body: Any) -> dict[str, Any]:
+    response = await client.put("/api/v1/notifications/preferences", json=body, headers=who.headers)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import asyncpg
 from fastapi import FastAPI
 
-from services.notification_service.domain.reminders import emit_due, start_scheduler, stop_scheduler
+from services.notification_service.domain.reminders import emit_due
+from services.notification_service.domain.scheduler import start_scheduler, stop_scheduler
 from services.notification_service.settings import NotificationServiceSettings
 from services.notification_service.tests.conftest import NOW, Events, lesson, requested, scheduled
 from shared.clock import FakeClock
@@ -42,10 +43,12 @@ async def test_reminders_go_to_the_student_and_the_parent_at_24_h_and_1_h(
 
     lesson_id = str(planned.lesson_id)
     await emit_due(app.state.db, starts - timedelta(hours=24, minutes=1))
-    assert await requested(db, params={"lesson_id": lesson_id}) == []
+    assert await requested(db, template="lesson_reminder", params={"lesson_id": lesson_id}) == []
 
     await emit_due(app.state.db, starts - timedelta(hours=24))
-    day_before = await requested(db, params={"lesson_id": lesson_id, "minutes_before": 1440})
+    day_before = await requested(
+        db, template="lesson_reminder", params={"lesson_id": lesson_id, "minutes_before": 1440}
+    )
     assert {(x["user_id"], x["chat_id"]) for x in day_before} == {
         (str(family.student.id), 444),
         (str(family.parent.id), 555),
@@ -57,12 +60,12 @@ async def test_reminders_go_to_the_student_and_the_parent_at_24_h_and_1_h(
     assert to_parent["dedup_key"].startswith(f"lesson_reminder:{lesson_id}:{family.parent.id}:1440:")
 
     await emit_due(app.state.db, starts - timedelta(hours=2))  # nothing new between the two
-    assert len(await requested(db, params={"lesson_id": lesson_id})) == 2
+    assert len(await requested(db, template="lesson_reminder", params={"lesson_id": lesson_id})) == 2
     await emit_due(app.state.db, starts - timedelta(minutes=59))
-    hour_before = await requested(db, params={"lesson_id": lesson_id, "minutes_before": 60})
+    hour_before = await requested(db, template="lesson_reminder", params={"lesson_id": lesson_id, "minutes_before": 60})
     assert {x["user_id"] for x in hour_before} == {str(family.student.id), str(family.parent.id)}
     await emit_due(app.state.db, starts + timedelta(hours=1))
-    assert len(await requested(db, params={"lesson_id": lesson_id})) == 4  # each once
+    assert len(await requested(db, template="lesson_reminder", params={"lesson_id": lesson_id})) == 4  # each once
     assert {r["status"] for r in await reminders_of(db, planned.lesson_id)} == {"sent"}
     assert envelope.event_id  # the envelope was handled (send waits for the inbox)
 
@@ -75,7 +78,7 @@ async def test_a_cancelled_lesson_is_never_reminded(app: FastAPI, events: Events
     fields = lesson(family, starts_at=starts, lesson_id=planned.lesson_id)
     await events.send(LessonCancelled(**fields, cancelled_by=family.student.id, cancelled_by_role="student"))
     await emit_due(app.state.db, starts - timedelta(minutes=1))
-    assert await requested(db, params={"lesson_id": str(planned.lesson_id)}) == []
+    assert await requested(db, template="lesson_reminder", params={"lesson_id": str(planned.lesson_id)}) == []
     assert {r["status"] for r in await reminders_of(db, planned.lesson_id)} == {"withdrawn"}
 
 
@@ -94,9 +97,9 @@ async def test_a_rescheduled_lesson_is_reminded_at_its_new_time(app: FastAPI, ev
     )
     lesson_id = str(planned.lesson_id)
     await emit_due(app.state.db, old - timedelta(minutes=30))  # past both of the old time's reminders
-    assert await requested(db, params={"lesson_id": lesson_id}) == []
+    assert await requested(db, template="lesson_reminder", params={"lesson_id": lesson_id}) == []
     await emit_due(app.state.db, new - timedelta(hours=24))
-    moved = await requested(db, params={"lesson_id": lesson_id})
+    moved = await requested(db, template="lesson_reminder", params={"lesson_id": lesson_id})
     assert len(moved) == 2 and {x["params"]["starts_at"] for x in moved} == {new.isoformat()}
 
 
@@ -110,11 +113,13 @@ async def test_a_users_own_offsets_and_a_reminder_after_the_lesson_began_is_drop
     starts = NOW + timedelta(days=40)
     planned = scheduled(family, starts_at=starts)
     await events.send(planned)
-    mine = [r["offset_minutes"] for r in await reminders_of(db, planned.lesson_id) if r["user_id"] == family.student.id]
+    mine = [
+        r["offset_minutes"] for r in await reminders_of(db, planned.lesson_id) if str(r["user_id"]) == family.student.id
+    ]
     assert mine == [180]
     # the scheduler was down until after the lesson began: nothing late is sent
     await emit_due(app.state.db, starts + timedelta(minutes=5))
-    assert await requested(db, params={"lesson_id": str(planned.lesson_id)}) == []
+    assert await requested(db, template="lesson_reminder", params={"lesson_id": str(planned.lesson_id)}) == []
     assert {r["status"] for r in await reminders_of(db, planned.lesson_id)} == {"dropped"}
 
 
@@ -145,7 +150,7 @@ async def test_two_schedulers_and_a_restart_send_each_reminder_exactly_once(
     finally:
         await restarted.dispose()
     for planned in lessons:
-        sent = await requested(db, params={"lesson_id": str(planned.lesson_id)})
+        sent = await requested(db, template="lesson_reminder", params={"lesson_id": str(planned.lesson_id)})
         assert sorted((x["user_id"], x["params"]["minutes_before"]) for x in sent) == sorted(
             (str(u), m) for u in (family.student.id, family.parent.id) for m in (1440, 60)
         )
@@ -168,14 +173,16 @@ async def test_the_apps_background_loop_sends_on_its_interval(app: FastAPI, even
     try:
 
         async def reminded() -> bool:
-            return len(await requested(db, params={"lesson_id": str(planned.lesson_id)})) == 2
+            return (
+                len(await requested(db, template="lesson_reminder", params={"lesson_id": str(planned.lesson_id)})) == 2
+            )
 
         await eventually(reminded, what="reminders from the loop")
         await asyncio.sleep(0.2)  # a few more passes: still once each
         assert await reminded()
     finally:
         await stop_scheduler(instance)  # type: ignore[arg-type]
-    assert instance.state.reminder_task.done()
+    assert instance.state.scheduler_task.done()
 
 
 async def test_a_lesson_booked_three_hours_ahead_gets_only_its_1_h_reminder(
