@@ -1,5 +1,6 @@
 """student-service in the test fleet, through the gateway: a real student linked by invite gets a game
-profile, and a lesson completed with grade 5 earns exactly the table's XP once the events settle."""
+profile, and a lesson completed with grade 5 earns exactly the table's XP once the events settle; the
+leaderboard, the recommendations and PATCH /me/profile reach student-service through the gateway."""
 
 from __future__ import annotations
 
@@ -64,3 +65,21 @@ async def test_a_completed_lesson_with_grade_5_earns_the_tables_xp(fleet: TestFl
         assert profile["xp"] == 200  # regular 100 + grade-5 bonus 100 (DESIGN.md §6)
         assert profile["level"] == 2 and profile["next_level_xp"] == 282
         assert (await gateway.get(profile_url, headers=stranger["headers"])).status_code == 404
+
+        # the leaderboard and the recommendations answer through the gateway (static paths, not student ids)
+        named = await gateway.patch(
+            "/api/v1/students/me/profile", json={"display_name": "Fleet Student"}, headers=student["headers"]
+        )
+        assert named.status_code == 200, named.text
+        board = await gateway.get("/api/v1/students/leaderboard", headers=student["headers"])
+        assert board.status_code == 200, board.text
+        assert [(i["rank"], i["name"], i["xp"], i["you"]) for i in board.json()["items"]] == [
+            (1, "Fleet Student", 200, True)
+        ]
+        assert board.json()["tutor_id"] == tutor["id"]
+        tutors_board = await gateway.get(
+            "/api/v1/students/leaderboard", params={"period": "all_time"}, headers=tutor["headers"]
+        )
+        assert [i["student_id"] for i in tutors_board.json()["items"]] == [student["id"]]
+        advice = await gateway.get("/api/v1/students/me/recommendations", headers=student["headers"])
+        assert advice.status_code == 200 and isinstance(advice.json()["items"], list), advice.text
