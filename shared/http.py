@@ -7,8 +7,8 @@ One :class:`ServiceClient` per process, over one pooled ``httpx.AsyncClient``:
 - every call has a timeout (the client default or ``timeout=`` per call);
 - idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS) are retried, a bounded
   number of times with jittered exponential backoff, after a connection error,
-  a timeout or a 502/503/504; a POST is never retried (it may have had its
-  effect);
+  a timeout or a 502/503/504; a POST is retried only when it carries an
+  ``Idempotency-Key`` (otherwise it may have had its effect);
 - one :class:`~shared.breaker.CircuitBreaker` per upstream origin: while it is
   open a call fails at once with 503, no connection attempted;
 - ``X-Correlation-ID`` is passed on, and the call carries this service's own
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 TOKEN_PATH = "/api/v1/auth/token"
 DEFAULT_BREAKER_OPTIONS: Mapping[str, Any] = {
     "failure_threshold": 5,
@@ -113,15 +114,20 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - httpx applies it to each attempt
         authenticate: bool = True,
+        files: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send one call (with retries where safe); a 4xx/2xx/3xx answer is returned,
-        anything else raises ServiceUnavailable."""
+        anything else raises ServiceUnavailable. ``authenticate=False`` sends the caller's own
+        ``Authorization`` header (e.g. the bot acting for a user) instead of this service's token."""
         method = method.upper()
         call_headers = {**(headers or {}), context.CORRELATION_HEADER: context.current_correlation_id()}
         token = await self._service_token() if authenticate else None
         if token is not None:
             call_headers["Authorization"] = f"Bearer {token}"
         options: dict[str, Any] = {"json": json, "params": params, "headers": call_headers}
+        if files is not None or data is not None:  # multipart (bytes only, so a retry can send them again)
+            options.update(files=files, data=data)
         if timeout is not None:
             options["timeout"] = timeout
 
@@ -148,7 +154,9 @@ class ServiceClient:
 
     async def _send(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
         breaker = self.breaker_for(url)
-        attempts = 1 + (self.retries if method in IDEMPOTENT_METHODS else 0)
+        # a POST carrying an Idempotency-Key has its effect once however often it is sent
+        retry_safe = method in IDEMPOTENT_METHODS or IDEMPOTENCY_HEADER in options["headers"]
+        attempts = 1 + (self.retries if retry_safe else 0)
         for attempt in range(1, attempts + 1):
             if not breaker.allow():
                 raise _unavailable(url, breaker.retry_after(), "circuit open")

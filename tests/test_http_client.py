@@ -113,6 +113,17 @@ async def test_gateway_errors_are_retried_on_get_only(
     assert fake_user_service.hits["status POST"] == 1
 
 
+async def test_a_post_with_an_idempotency_key_is_retried_like_a_get(
+    client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService
+) -> None:
+    # the key gives the POST one effect however often it is sent
+    fake_user_service.status_answers.extend([503, 504])
+    keyed = {"Idempotency-Key": "submission-1"}
+    response = await client.post(f"{user_service_proxy.url}/status", authenticate=False, headers=keyed)
+    assert response.status_code == 200
+    assert fake_user_service.hits["status POST"] == 3
+
+
 async def test_client_errors_are_returned_not_retried(
     client: ServiceClient, user_service_proxy: CountingProxy, fake_user_service: FakeUserService
 ) -> None:
