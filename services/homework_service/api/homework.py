@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, tuple_
 
 from services.homework_service.api.deps import VisibleHomework
 from services.homework_service.api.schemas import (
@@ -86,7 +86,7 @@ async def list_homework(
         statement = statement.where(Homework.status == status_)
     after = decode_cursor(cursor)
     if after is not None:
-        statement = statement.where((Homework.created_at, Homework.id) < after)  # type: ignore[operator]
+        statement = statement.where(tuple_(Homework.created_at, Homework.id) < tuple_(*after))
     statement = statement.order_by(Homework.created_at.desc(), Homework.id.desc()).limit(limit + 1)
     rows = list(await session.scalars(statement))
     page, more = rows[:limit], len(rows) > limit

@@ -174,3 +174,22 @@ async def test_a_late_submission_is_marked_late(client: httpx.AsyncClient, peopl
     homework = await assign(client, tutor, student, due_at=at(hours=-1))
     response = await submit(client, student, homework["id"])
     assert response.status_code == 201 and response.json()["late"] is True
+
+
+async def test_pages_with_equal_creation_times_show_every_homework_once(
+    client: httpx.AsyncClient, people: People, db: asyncpg.Pool
+) -> None:
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    ids = [(await assign(client, tutor, student))["id"] for _ in range(5)]
+    # the same instant for all (as when created in one transaction): only the id orders them
+    await db.execute("UPDATE homework SET created_at = now() WHERE id = ANY($1::uuid[])", ids)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/homework", params=params, headers=tutor.headers)).json()
+        seen += [x["id"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from services.lesson_service.api.deps import Settings, VisibleLesson
 from services.lesson_service.api.schemas import (
@@ -139,7 +139,7 @@ async def list_lessons(
         statement = statement.where(Lesson.status == status_)
     after = decode_cursor(cursor)
     if after is not None:
-        statement = statement.where((Lesson.starts_at, Lesson.id) > after)  # type: ignore[operator]
+        statement = statement.where(tuple_(Lesson.starts_at, Lesson.id) > tuple_(*after))
     rows = list(await session.scalars(statement.order_by(Lesson.starts_at, Lesson.id).limit(limit + 1)))
     page, more = rows[:limit], len(rows) > limit
     return Page[LessonOut](

@@ -119,3 +119,23 @@ async def test_a_no_show_is_missed_and_chargeable(client: httpx.AsyncClient, peo
     assert event["attendance"] == "absent" and event["chargeable"] is True and event["reason"] == "did not come"
     assert_error(await client.post(f"/api/v1/lessons/{lesson['id']}/complete", json={}, headers=tutor.headers), 409)
     assert_error(await client.post(f"/api/v1/lessons/{lesson['id']}/missed", json={}, headers=tutor.headers), 409)
+
+
+async def test_pages_of_lessons_at_the_same_start_show_each_once(client: httpx.AsyncClient, people: People) -> None:
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    starts = at(days=5)
+    ids = []
+    for _ in range(4):  # a cancelled lesson frees its slot, so several can share one start
+        lesson = await schedule(client, tutor, student, starts_at=starts)
+        ids.append(lesson["id"])
+        cancelled = await client.post(f"/api/v1/lessons/{lesson['id']}/cancel", json={}, headers=tutor.headers)
+        assert cancelled.status_code == 200, cancelled.text
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/lessons", params=params, headers=student.headers)).json()
+        seen += [x["id"] for x in page["items"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert sorted(seen) == sorted(ids)
