@@ -153,7 +153,8 @@ class Events:
 
 
 @pytest.fixture
-def events(rabbit_url: str, db: asyncpg.Pool, users: FakeUserService) -> Events:
+def events(app: FastAPI, rabbit_url: str, db: asyncpg.Pool, users: FakeUserService) -> Events:
+    """Needs the app: the events are only handled while it consumes."""
     return Events(rabbit_url, db, users)
 
 
