@@ -88,6 +88,10 @@ class TestFleet:
         kwargs.setdefault("timeout", 10)
         return httpx.Client(base_url=self.url(service), **kwargs)
 
+    def client_secret(self, client_id: str) -> str:
+        """A client-credentials secret user-service was given (e.g. ``telegram-bot``'s)."""
+        return (self.layout.secrets_dir / f"client-secret.{client_id}").read_text().strip()
+
     def pids(self) -> dict[str, int]:
         """Service name → the pid of its uvicorn process (0 when not running)."""
         return {name: info["pid"] for name, info in Supervisor(self.layout).processes().items()}

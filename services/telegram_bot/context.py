@@ -1,0 +1,33 @@
+"""What every handler needs, built once at start-up and kept in ``application.bot_data``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from services.telegram_bot.api import MicroserviceClient, SessionStore
+from services.telegram_bot.settings import BotSettings
+from services.telegram_bot.state import ConversationStore
+from shared.clock import Clock
+
+if TYPE_CHECKING:
+    from services.telegram_bot.offline import OfflineStore
+
+KEY = "repitbot"
+
+
+@dataclass
+class Bot:
+    settings: BotSettings
+    api: MicroserviceClient
+    sessions: SessionStore
+    conversations: ConversationStore
+    clock: Clock
+    offline: OfflineStore | None = None
+    username: str = "RepitBot"  # the bot's @username, from getMe at start-up (deep links)
+
+
+def of(context: Any) -> Bot:
+    """The bot's services from a handler's ``context`` (or an ``Application``)."""
+    bot_data = context.bot_data if hasattr(context, "bot_data") else context.application.bot_data
+    return bot_data[KEY]  # type: ignore[no-any-return]
