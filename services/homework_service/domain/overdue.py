@@ -8,8 +8,6 @@ committed; a crash before the commit leaves the rows to the next pass.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime
@@ -21,6 +19,7 @@ from services.homework_service.events import homework_overdue
 from services.homework_service.models import Homework
 from shared.db import Database
 from shared.events.outbox import add_event
+from shared.scheduling import start_periodic, stop_periodic
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +50,16 @@ async def emit_overdue(database: Database, now: datetime, *, batch_size: int = 1
             return done
 
 
-async def _loop(app: FastAPI, interval: float, batch_size: int) -> None:
-    while True:
-        try:
-            emitted = await emit_overdue(app.state.db, app.state.clock.now(), batch_size=batch_size)
-            if emitted:
-                log.info("homework overdue", extra={"count": len(emitted)})
-        except Exception:  # a database outage: try again next time
-            log.exception("overdue pass failed")
-        await asyncio.sleep(interval)
-
-
 async def start_scheduler(app: FastAPI) -> None:
     settings = app.state.settings
-    app.state.overdue_task = None
-    if settings.overdue_interval_seconds > 0:
-        app.state.overdue_task = asyncio.create_task(
-            _loop(app, settings.overdue_interval_seconds, settings.overdue_batch_size), name="homework-overdue"
-        )
+
+    async def tick() -> None:
+        emitted = await emit_overdue(app.state.db, app.state.clock.now(), batch_size=settings.overdue_batch_size)
+        if emitted:
+            log.info("homework overdue", extra={"count": len(emitted)})
+
+    app.state.overdue_task = start_periodic("homework-overdue", settings.overdue_interval_seconds, tick)
 
 
 async def stop_scheduler(app: FastAPI) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "overdue_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_periodic(getattr(app.state, "overdue_task", None))
