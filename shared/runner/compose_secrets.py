@@ -56,10 +56,11 @@ class ComposeSecretNames:
 
     infrastructure = ("postgres_password", "rabbitmq_password", "rabbitmq_url", "redis_password", "redis_url")
     user_service = ("service_accounts", "jwt_private_key")
+    notification_service = ("alertmanager_token",)  # Alertmanager's webhook bearer token
 
     @classmethod
     def all(cls, specs: tuple[ServiceSpec, ...] = FLEET) -> set[str]:
-        names = set(cls.infrastructure) | set(cls.user_service)
+        names = set(cls.infrastructure) | set(cls.user_service) | set(cls.notification_service)
         names |= {cls.client_secret(client_id) for client_id in (*(s.name for s in specs), *EXTRA_CLIENT_IDS)}
         names |= {cls.database_password(s) for s in specs if s.has_database}
         names |= {cls.database_url(s) for s in specs if s.has_database}
@@ -83,6 +84,8 @@ def write_compose_secrets(directory: Path = SECRETS_DIR, specs: tuple[ServiceSpe
     for name in ("postgres_password", "rabbitmq_password", "redis_password"):
         create_once(directory / name, _random, FILE_MODE)
     create_once(directory / "jwt_private_key", _rsa_private_key_pem, FILE_MODE)
+    for name in names.notification_service:
+        create_once(directory / name, _random, FILE_MODE)
     client_ids = (*(spec.name for spec in specs), *EXTRA_CLIENT_IDS)
     for client_id in client_ids:
         create_once(directory / names.client_secret(client_id), _random, FILE_MODE)
