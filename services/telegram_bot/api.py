@@ -67,6 +67,7 @@ class UserSession:
     role: str
     full_name: str
     language: str
+    timezone: str
     access_token: str
     refresh_token: str
     expires_at: float  # the clock's wall time, seconds
@@ -202,6 +203,7 @@ class MicroserviceClient:
             role=user["role"],
             full_name=user.get("full_name") or "",
             language=user.get("language") or "ru",
+            timezone=user.get("timezone") or "Europe/Moscow",
             access_token=answer["access_token"],
             refresh_token=answer["refresh_token"],
             expires_at=self.clock.now().timestamp() + float(answer["expires_in"]),

@@ -27,7 +27,7 @@ from shared.clock import SYSTEM_CLOCK, Clock
 log = logging.getLogger(__name__)
 
 # every area of the bot, in the order its handlers are tried; ``flows`` (the catch-all) is last
-SCREENS = ("start", "flows")
+SCREENS = ("start", "tutor_lessons", "tutor_work", "student", "parent", "messaging", "rsvp", "flows")
 
 
 def build_application(settings: BotSettings, *, clock: Clock = SYSTEM_CLOCK, redis: Redis | None = None) -> Application:  # type: ignore[type-arg]

@@ -6,7 +6,9 @@ key use the same placeholders (a test checks it).
 
 from __future__ import annotations
 
-MESSAGES: dict[str, dict[str, str]] = {
+from services.telegram_bot import messages_notify, messages_student, messages_tutor
+
+_CORE: dict[str, dict[str, str]] = {
     # --- start, join, help -------------------------------------------------------------------------
     "welcome_tutor": {
         "ru": "Здравствуйте, {name}! Вы зарегистрированы как репетитор. Пригласите учеников и "
@@ -126,3 +128,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I did not understand that. Open /menu or press /help.",
     },
 }
+
+# one catalogue; each area keeps its texts in its own module so areas are edited apart
+MESSAGES: dict[str, dict[str, str]] = {}
+for _area in (_CORE, messages_tutor.MESSAGES, messages_student.MESSAGES, messages_notify.MESSAGES):
+    _clash = MESSAGES.keys() & _area.keys()
+    assert not _clash, f"message keys defined twice: {sorted(_clash)}"
+    MESSAGES.update(_area)

@@ -10,13 +10,15 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from services.telegram_bot import context as bot_context
-from services.telegram_bot.api import ApiError, UserSession
+from services.telegram_bot.api import ApiError, Unavailable, UserSession
 from services.telegram_bot.context import Bot
 from services.telegram_bot.i18n import language_of, t
 
@@ -38,6 +40,55 @@ class Caller:
 
     def t(self, key: str, **params: Any) -> str:
         return t(self.lang, key, **params)
+
+    @property
+    def user(self) -> UserSession:
+        """The session of a signed-in caller (handlers behind ``signed_in``)."""
+        assert self.session is not None
+        return self.session
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.session.timezone if self.session else "Europe/Moscow")
+
+    def local(self, moment: datetime | str) -> datetime:
+        """A time from the API (ISO with offset) in the caller's time zone."""
+        value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        return value.astimezone(self.zone)
+
+    def when(self, moment: datetime | str) -> str:
+        """``dd.mm HH:MM`` in the caller's zone (the same in both languages)."""
+        return self.local(moment).strftime("%d.%m %H:%M")
+
+
+def money(minor: int, currency: str = "RUB") -> str:
+    """Minor units as the user reads them: 150000 RUB → "1 500 ₽"; kopecks shown only when there are any."""
+    sign, minor = ("−" if minor < 0 else ""), abs(minor)
+    whole, cents = divmod(minor, 100)
+    text = f"{whole:,}".replace(",", "\u00a0") + (f",{cents:02d}" if cents else "")
+    symbol = {"RUB": "₽", "USD": "$", "EUR": "€"}.get(currency, currency)
+    return f"{sign}{text}\u00a0{symbol}"
+
+
+async def read_view(who: Caller, view: str, fetch: Callable[[], Awaitable[Any]]) -> tuple[Any, datetime | None]:
+    """Fresh data for a read-only view, remembered for bad times; when the fleet is down, the last copy
+    and the time it was fetched (show it as "data as of HH:MM"). Unavailable if there is no copy."""
+    offline = who.bot.offline
+    try:
+        data = await fetch()
+    except Unavailable:
+        cached = await offline.recall(who.telegram_id, view) if offline is not None else None
+        if cached is None:
+            raise
+        return cached.data, cached.fetched_at
+    if offline is not None:
+        await offline.remember(who.telegram_id, view, data)
+    return data, None
+
+
+def stale_mark(who: Caller, fetched_at: datetime | None) -> str:
+    """The "data as of HH:MM" line for a cached answer, or nothing for a fresh one."""
+    return "" if fetched_at is None else who.t("stale_data", time=who.local(fetched_at).strftime("%H:%M")) + "\n\n"
 
 
 async def caller(update: Update, context: Context) -> Caller:
