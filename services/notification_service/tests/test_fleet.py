@@ -84,3 +84,44 @@ async def test_reminders_for_a_scheduled_lesson_and_none_once_cancelled(fleet: T
         assert cancelled.status_code == 200, cancelled.text
         items = await _reminders(gateway, tutor, lesson_id, lambda xs: {x["status"] for x in xs} == {"withdrawn"})
         assert len(items) == 4 and {x["status"] for x in items} == {"withdrawn"}, items
+
+
+async def test_preferences_round_trip_and_homework_assigned_reaches_the_students_delivery_log(
+    fleet: TestFleet,
+) -> None:
+    async with fleet.client("api-gateway") as gateway:
+        tutor = await _register(gateway, "tutor")
+        student = await _register(gateway, "student", await _invite(gateway, tutor, role="student"))
+        chosen = {"language": "en", "reminder_offsets_minutes": [90], "quiet_hours": {"start": "23:00", "end": "06:00"}}
+        saved = await gateway.put("/api/v1/notifications/preferences", json=chosen, headers=student["headers"])
+        assert saved.status_code == 200, saved.text
+        read = await gateway.get("/api/v1/notifications/preferences", headers=student["headers"])
+        assert read.status_code == 200 and {k: read.json()[k] for k in chosen} == chosen, read.text
+        bad = await gateway.put(
+            "/api/v1/notifications/preferences", json={"language": "xx"}, headers=student["headers"]
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "language", bad.text
+
+        due = (datetime.now(UTC) + timedelta(days=4)).isoformat()
+        body = {"student_id": student["id"], "title": "Essay", "due_at": due}
+        assigned = await gateway.post("/api/v1/homework", json=body, headers=tutor["headers"])
+        assert assigned.status_code == 201, assigned.text
+        homework_id = assigned.json()["id"]
+
+        deadline = time.monotonic() + 15
+        while True:
+            log = await gateway.get("/api/v1/notifications/deliveries", headers=student["headers"])
+            assert log.status_code == 200, log.text
+            found = [x for x in log.json()["items"] if x["params"].get("homework_id") == homework_id]
+            if found or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(found) == 1, log.json()
+        [entry] = found
+        assert entry["template"] == "homework_assigned" and entry["params"]["language"] == "en"
+        assert entry["status"] in ("requested", "deferred", "delivered", "failed")  # deferred inside 23:00–06:00
+        assert entry["dedup_key"] == f"homework_assigned:{homework_id}:{student['id']}"
+        other = await gateway.get(
+            "/api/v1/notifications/deliveries", params={"user_id": student["id"]}, headers=tutor["headers"]
+        )
+        assert other.status_code == 404, other.text
