@@ -164,3 +164,19 @@ class LinkOut(BaseModel):
     student_id: uuid.UUID
     relation: Literal["tutor", "parent"]
     active: bool = True
+
+
+class ContactOut(BaseModel):
+    """Someone linked to the caller; no email or Telegram id (the caller may not see those)."""
+
+    id: uuid.UUID
+    full_name: str
+    role: str
+    language: str
+    timezone: str
+    relation: Literal["tutor", "student", "parent", "child"]
+    student_id: uuid.UUID  # the student the link is about (a parent's child, a tutor's student)
+
+
+class ContactsOut(BaseModel):
+    items: list[ContactOut]

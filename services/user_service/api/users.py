@@ -7,7 +7,15 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from services.user_service.api.deps import AnyPerson, Settings, Tutor
-from services.user_service.api.schemas import InviteOut, InviteRequest, ProfileUpdate, StudentOut, UserOut
+from services.user_service.api.schemas import (
+    ContactOut,
+    ContactsOut,
+    InviteOut,
+    InviteRequest,
+    ProfileUpdate,
+    StudentOut,
+    UserOut,
+)
 from services.user_service.domain import invites, links, users
 from shared.auth.deps import CurrentUser, user_id_of
 from shared.clock import Now
@@ -30,6 +38,27 @@ async def update_me(body: ProfileUpdate, me: AnyPerson, session: SessionDep, now
     user = await users.get_user(session, me.id)
     changes = body.model_dump(exclude_unset=True)
     return UserOut.of(await users.update_profile(session, user, changes, now=now))
+
+
+@router.get("/me/contacts")
+async def read_my_contacts(me: AnyPerson, session: SessionDep) -> ContactsOut:
+    """The people linked to the caller (a person's own circle: one answer, not paged): a student's
+    tutors and parents, a parent's children and their tutors, a tutor's students and their parents."""
+    rows = await links.contacts(session, person_id=me.id, role=me.role)
+    return ContactsOut(
+        items=[
+            ContactOut(
+                id=user.id,
+                full_name=user.full_name,
+                role=user.role,
+                language=user.language,
+                timezone=user.timezone,
+                relation=relation,
+                student_id=student_id,
+            )
+            for user, relation, student_id in rows
+        ]
+    )
 
 
 @router.post("/invites", status_code=status.HTTP_201_CREATED)

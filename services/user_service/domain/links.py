@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, select, tuple_
+from sqlalchemy import and_, exists, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -145,3 +145,48 @@ async def _parent_count(session: AsyncSession, student_id: uuid.UUID) -> int:
         )
         or 0
     )
+
+
+async def contacts(session: AsyncSession, *, person_id: uuid.UUID, role: str) -> list[tuple[User, str, uuid.UUID]]:
+    """The people linked to a person, each as (user, relation to the person, the student the link is about).
+
+    A tutor: their students (``student``) and those students' parents (``parent``); a student: their
+    tutors and parents (``tutor``, ``parent``); a parent: their children (``child``) and the children's
+    tutors (``tutor``). Others: nobody. Clients (the bot) use it to reach a student's tutor and a
+    tutor's students and parents.
+    """
+    if role not in ("tutor", "student", "parent"):
+        return []
+    if role == "student":  # up: everyone linked to the student
+        query = (
+            select(User, StudentLink.relation, StudentLink.student_id)
+            .join(StudentLink, StudentLink.principal_id == User.id)
+            .where(_active(StudentLink.student_id == person_id))
+            .order_by(StudentLink.created_at, StudentLink.id)
+        )
+        return [(user, relation, student) for user, relation, student in (await session.execute(query)).all()]
+    own = "tutor" if role == "tutor" else "parent"
+    down = (
+        select(User, literal("student" if role == "tutor" else "child"), StudentLink.student_id)
+        .join(StudentLink, StudentLink.student_id == User.id)
+        .where(_active(StudentLink.principal_id == person_id, StudentLink.relation == own))
+        .order_by(StudentLink.created_at, StudentLink.id)
+    )
+    mine = aliased(StudentLink)
+    other = "parent" if role == "tutor" else "tutor"
+    sideways = (
+        select(User, literal(other), StudentLink.student_id)
+        .join(StudentLink, StudentLink.principal_id == User.id)
+        .where(
+            _active(StudentLink.relation == other),
+            exists().where(
+                mine.principal_id == person_id,
+                mine.student_id == StudentLink.student_id,
+                mine.relation == own,
+                mine.unlinked_at.is_(None),
+            ),
+        )
+        .order_by(StudentLink.created_at, StudentLink.id)
+    )
+    rows = [*(await session.execute(down)).all(), *(await session.execute(sideways)).all()]
+    return [(user, relation, student) for user, relation, student in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 import httpx
@@ -114,3 +115,31 @@ async def test_an_admin_from_the_cli_sees_everyone(
     # admins are never made over HTTP: a role in the registration body is ignored
     body = {"email": unique_email(), "password": PASSWORD, "full_name": "Sneaky", "role": "admin"}
     assert (await client.post("/api/v1/auth/register", json=body)).json()["user"]["role"] == "tutor"
+
+
+async def test_contacts_are_each_persons_own_circle(client: httpx.AsyncClient, api: Api) -> None:
+    tutor, other_tutor = await api.tutor(), await api.tutor()
+    student, sibling = await api.student_of(tutor), await api.student_of(tutor)
+    parent = await api.parent_of(tutor, student)
+    await api.parent_of(other_tutor, await api.student_of(other_tutor))  # another tutor's family
+
+    async def contacts(who: Any) -> set[tuple[str, str, str]]:
+        response = await client.get("/api/v1/users/me/contacts", headers=who.headers)
+        assert response.status_code == 200, response.text
+        assert all("email" not in item for item in response.json()["items"])
+        return {(item["id"], item["relation"], item["student_id"]) for item in response.json()["items"]}
+
+    assert await contacts(tutor) == {
+        (student.id, "student", student.id),
+        (sibling.id, "student", sibling.id),
+        (parent.id, "parent", student.id),
+    }
+    assert await contacts(student) == {(tutor.id, "tutor", student.id), (parent.id, "parent", student.id)}
+    assert await contacts(parent) == {(student.id, "child", student.id), (tutor.id, "tutor", student.id)}
+    assert await contacts(sibling) == {(tutor.id, "tutor", sibling.id)}
+
+    await client.delete(f"/api/v1/users/students/{student.id}", headers=tutor.headers)
+    assert await contacts(tutor) == {
+        (sibling.id, "student", sibling.id),
+    }
+    assert await contacts(student) == {(parent.id, "parent", student.id)}
