@@ -33,6 +33,8 @@ class BotRunner:
     async def start(self) -> Application:  # type: ignore[type-arg]
         app = build_application(self.settings)
         await app.initialize()
+        if app.post_init is not None:  # as run_polling does: the bot's start-up (getMe, offline store, consumer)
+            await app.post_init(app)
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=1, drop_pending_updates=False)
@@ -47,6 +49,8 @@ class BotRunner:
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
 
     async def restart(self) -> Application:  # type: ignore[type-arg]
         await self.stop()
