@@ -60,6 +60,7 @@ async def start(update: Update, context: Context) -> None:
             await answer(update, who.t("invite_invalid"))
             return
         raise
+    await who.bot.sessions.mark_blocked(user.id, blocked=False)  # they are talking to us again: notify them
     lang = language_of(user.language_code, session.language)
     greeting = f"welcome_{session.role}" if created or code else "welcome_back"
     await set_commands(context, who.chat_id, session.role, lang)
