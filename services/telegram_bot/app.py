@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from services.telegram_bot import context as bot_context
+from services.telegram_bot import fallback, notifications
 from services.telegram_bot.api import ApiError, MicroserviceClient, NotSignedIn, SessionStore, Unavailable
 from services.telegram_bot.context import Bot
 from services.telegram_bot.handlers.common import answer, caller, refusal
@@ -64,16 +65,23 @@ async def _started(app: Application) -> None:  # type: ignore[type-arg]
     bot = bot_context.of(app)
     me = await app.bot.get_me()
     bot.username = me.username or bot.username
+    # the offline store and its replay loop, then the notification consumer (RabbitMQ)
+    await fallback.start(app)
+    await notifications.start(app)
 
 
 async def _stopped(app: Application) -> None:  # type: ignore[type-arg]
     bot = bot_context.of(app)
+    await notifications.stop(app)
+    await fallback.stop(app)
     await bot.api.aclose()
     await app.bot_data["redis"].aclose()
 
 
 async def _on_error(update: object, context: Any) -> None:
     error = context.error
+    if isinstance(error, fallback.Queued):  # saved offline; the user was already told
+        return
     if not isinstance(update, Update) or update.effective_chat is None or update.effective_user is None:
         log.error("error outside an update", exc_info=error)
         return
