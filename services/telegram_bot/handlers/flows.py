@@ -66,5 +66,6 @@ async def route(update: Update, context: Context) -> None:
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     """Last in line: commands and specific buttons are matched before this catch-all."""
-    app.add_handler(CallbackQueryHandler(route, pattern=r"^flow:"), group=1)
+    # flow:cancel is start.cancel's (group 0); matching it here too answered "expired" after "cancelled"
+    app.add_handler(CallbackQueryHandler(route, pattern=r"^flow:(?!cancel$)"), group=1)
     app.add_handler(MessageHandler(~filters.COMMAND & filters.ChatType.PRIVATE, route), group=1)
