@@ -33,7 +33,6 @@ from telegram.ext import (
 )
 
 from services.telegram_bot import images
-from services.telegram_bot.api import ApiError, Unavailable
 from services.telegram_bot.handlers.common import (
     Button,
     Caller,
@@ -43,7 +42,6 @@ from services.telegram_bot.handlers.common import (
     caller,
     money,
     read_view,
-    refusal,
     signed_in,
     stale_mark,
 )
@@ -118,12 +116,6 @@ def today_of(who: Caller) -> date:
 
 def short_day(who: Caller, day: date) -> str:
     return f"{who.t('tw_weekdays').split()[day.weekday()]} {day:%d.%m}"
-
-
-async def say_error(update: Update, who: Caller, error: Exception) -> None:
-    """What the app's error handler would say, for handlers that must stop the update themselves."""
-    text = refusal(who.lang, error) if isinstance(error, ApiError) else who.t("service_unavailable")
-    await answer(update, text)
 
 
 # --- invites ---------------------------------------------------------------------------------
@@ -241,8 +233,9 @@ async def students_list(update: Update, context: Context, who: Caller) -> None:
 
 @signed_in()
 async def homework_list(update: Update, context: Context, who: Caller) -> None:
-    """The main menu's homework button: the tutor's homework here; anyone else's in handlers/student.py
-    (the same callback data, and only one handler of a group sees it)."""
+    """The main menu's homework button (the same data in every role's menu): the tutor's homework here.
+    handlers/student.py answers students and parents in an earlier group; should one reach this, it is
+    handed to that module's ``homework_list``."""
     if who.user.role != "tutor":
         from services.telegram_bot.handlers import student
 
@@ -519,8 +512,9 @@ async def payment_step(update: Update, context: Context, who: Caller, conversati
 async def on_document(update: Update, context: Context) -> None:
     """A tutor's document outside any flow and not a reply: upload it as a material and offer to share it.
 
-    Registered in its own group before the others: anything it leaves (a flow's or a reply's document,
-    anyone but a tutor) goes on to the handlers that own it; what it takes goes no further."""
+    Registered in a group of its own before all others (only one handler per group runs): anything it
+    leaves (a flow's or a reply's document, anyone but a tutor) goes on to the handlers that own it; what
+    it takes goes no further."""
     message = update.effective_message
     if message is None or message.document is None or message.reply_to_message is not None:
         return
@@ -531,8 +525,8 @@ async def on_document(update: Update, context: Context) -> None:
         return
     try:
         await upload_document(update, context, who)
-    except (ApiError, Unavailable) as error:
-        await say_error(update, who, error)
+    except Exception as error:  # reported by the app's error handler; the update still stops here
+        await context.application.process_error(update, error)
     raise ApplicationHandlerStop
 
 
@@ -659,5 +653,5 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CallbackQueryHandler(payment_new, pattern=r"^pay:new$"))
     app.add_handler(CallbackQueryHandler(payments_balances, pattern=r"^pay:balances$"))
     app.add_handler(CallbackQueryHandler(month_report, pattern=r"^report:month$"))
-    # its own group, before everyone's: see on_document
-    app.add_handler(MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, on_document), group=-1)
+    # a group of its own, before everyone's (student.py's screens are group -1): see on_document
+    app.add_handler(MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, on_document), group=-2)

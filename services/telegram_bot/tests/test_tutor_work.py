@@ -247,3 +247,26 @@ def test_amounts_and_dates_as_typed() -> None:
     assert parse_day("5.01", today) == datetime(2026, 1, 5).date()  # past this year: next year's
     assert parse_day("31.02", today) is None
     assert parse_day("tomorrow", today) is None
+
+
+async def test_the_tutor_returns_a_submission_for_rework_with_a_comment(telegram: FakeTelegram, bot: BotRunner) -> None:
+    tutor, student = await tutor_and_student(telegram, bot)
+    api, mine, theirs = repit(bot).api, await session_of(bot, tutor), await session_of(bot, student)
+    due = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    homework = await api.post(mine, "/api/v1/homework", {"student_id": theirs.user_id, "title": "Essay", "due_at": due})
+    await api.post(theirs, f"/api/v1/homework/{homework['id']}/submissions", {"text": "Short"})
+
+    to_review = await step(telegram, tutor, telegram.send_text, "/menu")
+    to_review = await step(telegram, tutor, telegram.press, to_review, "hw:list", where=has("hw:submitted"))
+    opener = f"hw:open:{homework['id']}"
+    to_review = await step(telegram, tutor, telegram.press, to_review, "hw:submitted", where=has(opener))
+    card = await step(telegram, tutor, telegram.press, to_review, opener, where=has(f"hw:return:{homework['id']}"))
+    assert "(no text)" not in card.text and "Short" in card.text
+    await step(telegram, tutor, telegram.press, card, f"hw:return:{homework['id']}", where=has("flow:tw_review:skip"))
+    returned = await step(
+        telegram, tutor, telegram.send_text, "Twice as long, please", where=lambda c: "returned" in c.text
+    )
+    assert "“Essay” is returned for rework" in returned.text
+
+    seen = await api.get(theirs, f"/api/v1/homework/{homework['id']}")
+    assert (seen["status"], seen["comment"]) == ("returned", "Twice as long, please")
