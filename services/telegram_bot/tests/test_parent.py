@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from services.telegram_bot.handlers.common import money
 from services.telegram_bot.tests.conftest import BotRunner
 from services.telegram_bot.tests.test_student import api_of, assign, join, press, tutor_and_student
@@ -25,6 +27,20 @@ async def test_a_parent_sees_the_childs_balance(telegram: FakeTelegram, bot: Bot
 
     homework = await press(telegram, parent, balance, "Домашние задания", "заданий")
     assert "заданий 1" in homework.text and "задано: 1" in homework.text, homework.text
+
+    lesson = {
+        "student_id": student.id,
+        "starts_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        "duration_minutes": 60,
+        "subject": "Algebra",
+    }
+    await api.post(tutor.session, "/api/v1/lessons", lesson)
+    schedule = await press(telegram, parent, homework, "Расписание", "уроки на две недели")
+    assert "Algebra" in schedule.text
+    rates = await press(telegram, parent, schedule, "Посещаемость", "Посещаемость:")
+    assert "Petya" in rates.text
+    report = await press(telegram, parent, rates, "Отчёт за месяц", "отчёт за")
+    assert "Оплачено: " + money(250_000, "RUB") in report.text, report.text
 
     # another family's child is not reachable by a forged button
     other_tutor, stranger = await tutor_and_student(telegram, bot)
