@@ -11,6 +11,8 @@ from services.telegram_bot.state import ConversationStore
 from shared.clock import Clock
 
 if TYPE_CHECKING:
+    from telegram import Bot as TelegramBot
+
     from services.telegram_bot.offline import OfflineStore
 
 KEY = "repitbot"
@@ -24,6 +26,7 @@ class Bot:
     conversations: ConversationStore
     clock: Clock
     offline: OfflineStore | None = None
+    telegram: TelegramBot | None = None  # PTB's client, for sends outside an update (replays, notifications)
     username: str = "RepitBot"  # the bot's @username, from getMe at start-up (deep links)
 
 

@@ -17,7 +17,6 @@ import contextlib
 import logging
 from typing import Any
 
-from telegram import Bot as TelegramBot
 from telegram.ext import Application
 
 from services.telegram_bot import context as bot_context
@@ -113,13 +112,8 @@ async def _tell(bot: Bot, write: QueuedWrite, outcome: str) -> None:
     await _say(bot, write.telegram_id, text)
 
 
-def _telegram(bot: Bot) -> TelegramBot | None:
-    # the PTB Bot, attached by start(): context.Bot holds RepitBot's services, not Telegram's client
-    return getattr(bot, "telegram", None)  # type: ignore[no-any-return]
-
-
 async def _say(bot: Bot, chat_id: int, text: str) -> None:
-    sender = _telegram(bot)
+    sender = bot.telegram
     if sender is None:
         return
     try:
@@ -158,7 +152,7 @@ async def start(app: Application) -> None:  # type: ignore[type-arg]
     store = OfflineStore(bot.settings.offline_db_path, bot.clock)
     await store.open()
     bot.offline = store
-    bot.telegram = app.bot  # type: ignore[attr-defined]
+    bot.telegram = app.bot
     app.bot_data[LOOP_KEY] = asyncio.create_task(
         _loop(app, bot.settings.replay_interval_seconds), name="offline-replay"
     )
