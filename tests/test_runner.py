@@ -16,7 +16,7 @@ import redis
 from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec
 from shared.runner import logs, provision, servers
 from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, ensure_dev_secrets
-from shared.runner.environment import service_environment
+from shared.runner.environment import bot_environment, service_environment
 from shared.runner.layout import FleetLayout
 from shared.runner.lifecycle import database_plans
 from shared.runner.servers import Endpoints
@@ -58,6 +58,31 @@ def test_supervisord_config_has_one_program_per_service_with_its_port_and_env(
             assert env["DATABASE_URL"].endswith(f"/{layout.database_name(spec)}")
             assert f"//{spec.database_role}:dev-" in env["DATABASE_URL"]
     assert config.count("stopsignal=TERM") == len(FLEET)
+    assert "telegram-bot" not in parsed  # no token, no bot
+
+
+def test_with_a_telegram_token_the_bot_runs_beside_the_fleet(tmp_path: Path) -> None:
+    layout = replace(FleetLayout.development(), secrets_dir=tmp_path / "secrets")
+    secrets = ensure_dev_secrets(layout.secrets_dir, layout.specs)
+    assert bot_environment(layout, secrets, ENDPOINTS, {"TELEGRAM_BOT_TOKEN": "  "}) is None
+    bot = bot_environment(
+        layout, secrets, ENDPOINTS, {"TELEGRAM_BOT_TOKEN": "123:abc", "WEBHOOK_URL": "https://x.example"}
+    )
+    assert bot is not None
+    environments = {**_environments(layout, layout.secrets_dir), "telegram-bot": bot}
+
+    config = render_config(layout, environments)
+
+    parsed = parse_program_environments(config)
+    assert parsed["telegram-bot"] == bot
+    assert "-m services.telegram_bot.main" in config
+    assert bot["TELEGRAM_BOT_TOKEN"] == "123:abc" and bot["WEBHOOK_URL"] == "https://x.example"
+    assert bot["GATEWAY_URL"] == "http://127.0.0.1:8000" and bot["PORT"] == "8009"
+    assert bot["SERVICE_CLIENT_ID"] == "telegram-bot"
+    assert bot["SERVICE_CLIENT_SECRET"] == secrets.client_secret("telegram-bot")
+    # user-service accepts exactly that secret for the bot's client credentials
+    user_service = environments["user-service"]["SERVICE_ACCOUNTS"]
+    assert f"telegram-bot:{bot['SERVICE_CLIENT_SECRET']}" in user_service.split(",")
 
 
 def test_the_test_layout_shares_nothing_with_the_developers(tmp_path: Path) -> None:

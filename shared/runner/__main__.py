@@ -18,7 +18,7 @@ from shared.fleet import by_name
 from shared.runner import lifecycle, logs
 from shared.runner.layout import REPO_ROOT, FleetLayout
 from shared.runner.servers import Endpoints, ServerError, ensure_servers, server_status
-from shared.runner.supervisor import Supervisor, SupervisorError
+from shared.runner.supervisor import BOT_PROGRAM, Supervisor, SupervisorError
 
 
 def _say(message: str) -> None:
@@ -35,6 +35,13 @@ def cmd_up(layout: FleetLayout, args: argparse.Namespace) -> int:
     print(f"RepitBot {layout.name} fleet is up:")
     for name, url in lifecycle.service_urls(layout).items():
         print(f"  {name:<22} {url}   (docs {url}/docs)")
+    if BOT_PROGRAM in prepared.environments:
+        print(f"  {BOT_PROGRAM:<22} running (health and metrics on http://127.0.0.1:{layout.bot_port})")
+    else:
+        print(
+            f"  {BOT_PROGRAM:<22} not started: no TELEGRAM_BOT_TOKEN. Create a bot with @BotFather in Telegram"
+            " (/newbot), put TELEGRAM_BOT_TOKEN=<its token> in .env and run `make run` again."
+        )
     print(f"  logs: {layout.log_dir}/   trail of one request: make logs CID=<correlation id>")
     return 0
 

@@ -96,3 +96,36 @@ def developer_overrides(spec: ServiceSpec, environ: Mapping[str, str]) -> dict[s
             if name and name not in _NOT_OVERRIDES:
                 chosen[name] = value
     return chosen
+
+
+def bot_environment(
+    layout: FleetLayout, secrets: DevSecrets, endpoints: Endpoints, overrides: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """The Telegram bot's variables, or None without a ``TELEGRAM_BOT_TOKEN`` (then it is not started).
+
+    Only the developer's fleet runs it: the test fleet takes no overrides, and bot tests run the bot
+    in-process against a fake Bot API server.
+    """
+    token = (overrides or {}).get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        return None
+    gateway = next(spec for spec in layout.specs if spec.name == "api-gateway")
+    env = {
+        "ENV": layout.env,
+        "SERVICE_NAME": "telegram-bot",
+        "HOST": "127.0.0.1",
+        "PORT": str(layout.bot_port),
+        "LOG_LEVEL": "INFO",
+        "TELEGRAM_BOT_TOKEN": token,
+        "GATEWAY_URL": layout.base_url(gateway),
+        "RABBITMQ_URL": endpoints.rabbit_url(layout.vhost),
+        "REDIS_URL": endpoints.redis_database_url(layout.redis_db),
+        "SERVICE_CLIENT_ID": "telegram-bot",
+        "SERVICE_CLIENT_SECRET": secrets.client_secret("telegram-bot"),
+        "OFFLINE_DB_PATH": str(layout.state_dir / "telegram-bot" / "offline.sqlite3"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("WEBHOOK_URL", "WEBHOOK_SECRET", "TELEGRAM_API_BASE_URL", "TELEGRAM_FILE_BASE_URL", "LOG_LEVEL"):
+        if (overrides or {}).get(name):
+            env[name] = overrides[name]  # type: ignore[index]
+    return env

@@ -18,6 +18,7 @@ from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec, database_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = REPO_ROOT / "var"
 DEV_SECRETS_DIR = VAR_DIR / "dev-secrets"
+BOT_PORT = 8009
 
 DEV_VHOST = "repitbot"
 DEV_REDIS_DB = 0
@@ -70,6 +71,15 @@ class FleetLayout:
 
     def base_url(self, spec: ServiceSpec) -> str:
         return f"http://127.0.0.1:{self.port(spec)}"
+
+    @property
+    def bot_port(self) -> int:
+        """The bot's /health and /metrics (it serves no API)."""
+        return BOT_PORT + self.port_offset
+
+    @property
+    def bot_log_path(self) -> Path:
+        return self.log_dir / "telegram-bot.log"
 
     def database_name(self, spec: ServiceSpec) -> str:
         return database_name(spec, test=self.test_databases)

@@ -19,7 +19,7 @@ import psutil
 
 from shared.fleet import ServiceSpec
 from shared.runner.dev_secrets import DevSecrets, ensure_dev_secrets
-from shared.runner.environment import service_environment
+from shared.runner.environment import bot_environment, service_environment
 from shared.runner.layout import REPO_ROOT, FleetLayout
 from shared.runner.provision import (
     DatabasePlan,
@@ -31,7 +31,7 @@ from shared.runner.provision import (
     flush_redis_database,
 )
 from shared.runner.servers import Endpoints, ensure_servers
-from shared.runner.supervisor import Supervisor
+from shared.runner.supervisor import BOT_PROGRAM, Supervisor
 
 Say = Callable[[str], None]
 LOG_TAIL_LINES = 40
@@ -93,6 +93,9 @@ def prepare(
     environments = {
         spec.name: service_environment(spec, layout, secrets, endpoints, overrides) for spec in layout.specs
     }
+    bot = bot_environment(layout, secrets, endpoints, overrides)
+    if bot is not None:
+        environments[BOT_PROGRAM] = bot
     prepared = PreparedFleet(layout, endpoints, secrets, environments)
     migrate(prepared, say=say)
     return prepared

@@ -27,6 +27,7 @@ from shared.runner.layout import REPO_ROOT, FleetLayout
 GRACEFUL_SHUTDOWN_SECONDS = 20  # uvicorn drains requests this long after SIGTERM
 STOP_WAIT_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 10  # then the lifespan shutdown; SIGKILL after this
 VENV_BIN = Path(sys.executable).parent  # the venv the runner itself runs in (.venv/bin)
+BOT_PROGRAM = "telegram-bot"
 
 # supervisord itself gets only these from the caller, so a developer's shell or a pytest
 # process cannot leak settings into the services: what they see is exactly the program env.
@@ -73,13 +74,16 @@ def render_config(layout: FleetLayout, environments: Mapping[str, Mapping[str, s
         ),
         _section("supervisorctl", serverurl=f"unix://{socket}"),
     ]
-    for spec in layout.specs:
+    programs = [(spec.name, " ".join(uvicorn_command(spec, layout)), layout.log_path(spec)) for spec in layout.specs]
+    if BOT_PROGRAM in environments:  # only with a Telegram token (environment.bot_environment)
+        programs.append((BOT_PROGRAM, f"{VENV_BIN / 'python'} -m services.telegram_bot.main", layout.bot_log_path))
+    for name, command, log_path in programs:
         sections.append(
             _section(
-                f"program:{spec.name}",
-                command=" ".join(uvicorn_command(spec, layout)),
+                f"program:{name}",
+                command=command,
                 directory=REPO_ROOT,
-                environment=environment_line(environments[spec.name]),
+                environment=environment_line(environments[name]),
                 autostart="true",
                 autorestart="true",
                 startsecs=2,
@@ -89,7 +93,7 @@ def render_config(layout: FleetLayout, environments: Mapping[str, Mapping[str, s
                 stopasgroup="true",
                 killasgroup="true",
                 redirect_stderr="true",
-                stdout_logfile=layout.log_path(spec),
+                stdout_logfile=log_path,
                 stdout_logfile_maxbytes="50MB",
                 stdout_logfile_backups=5,
             )
@@ -129,11 +133,11 @@ def _check_environments_survive_parsing(
 ) -> None:
     # A value with a double quote, a newline or " ;" would reach the service altered; refuse it here.
     parsed = parse_program_environments(text)
-    for spec in layout.specs:
-        expected = dict(environments[spec.name])
-        if parsed.get(spec.name) != expected:
-            bad = sorted(k for k, v in expected.items() if parsed.get(spec.name, {}).get(k) != v)
-            raise SupervisorError(f"{spec.name}: values supervisord cannot carry unchanged: {', '.join(bad)}")
+    for name, environment in environments.items():
+        expected = dict(environment)
+        if parsed.get(name) != expected:
+            bad = sorted(k for k, v in expected.items() if parsed.get(name, {}).get(k) != v)
+            raise SupervisorError(f"{name}: values supervisord cannot carry unchanged: {', '.join(bad)}")
 
 
 class Supervisor:
