@@ -155,6 +155,16 @@ MESSAGES.update(
             "ru": "✅ «{title}» доступен ученику {student}.",
             "en": "✅ “{title}” is shared with {student}.",
         },
+        "tw_mat_list_title": {
+            "ru": "📎 Ваши материалы ({count}). Чтобы добавить, просто пришлите мне файл.",
+            "en": "📎 Your materials ({count}). To add one, just send me a file.",
+        },
+        "tw_mat_none": {
+            "ru": "Материалов пока нет. Пришлите мне файл — он станет материалом.",
+            "en": "No materials yet. Send me a file and it becomes one.",
+        },
+        "tw_mat_for_all": {"ru": " — всем ученикам", "en": " — all students"},
+        "tw_mat_share_which": {"ru": "С кем поделиться «{title}»?", "en": "Whom should “{title}” be shared with?"},
         # reports
         "tw_report": {
             "ru": "📊 Отчёт за {period}\n\n💰 Доход: {income}\n📅 Уроки: проведено {held}, отменено {cancelled}, "

@@ -7,6 +7,7 @@
   (the text and the files), grade 1–5 with an optional comment, or return it for rework;
 - payments (``pay:*``): record a payment (student → amount in roubles → method), balances and debts;
 - a document the tutor sends outside any flow becomes a material, shared with all students or one;
+  the tutor's materials (``mat:list``), each shared again from there;
 - the month report (``report:month``): income and attendance as text, income per day as a chart.
 
 Multi-step flows are ``tw_*`` flows (handlers/flows.py); their POSTs carry an Idempotency-Key made at
@@ -56,6 +57,7 @@ DUE_TIME = time(23, 59)  # a day's deadline is its end, in the tutor's zone
 AMOUNT = re.compile(r"^\d{1,9}([.,]\d{1,2})?$")
 DAY_MONTH = re.compile(r"^(\d{1,2})[./](\d{1,2})$")
 METHODS = ("cash", "transfer", "card")
+MATERIALS_SHOWN = 20
 
 
 # --- small pieces ------------------------------------------------------------------------------
@@ -561,6 +563,30 @@ def share_buttons(who: Caller) -> list[list[Button]]:
     ]
 
 
+@signed_in("tutor")
+async def materials_list(update: Update, context: Context, who: Caller) -> None:
+    """The tutor's materials, newest first, each with a button to share it (student.py answers students)."""
+    page = await who.bot.api.get(who.user, "/api/v1/materials", limit=MATERIALS_SHOWN)
+    mine = [m for m in page["items"] if str(m["owner_id"]) == who.user.user_id]
+    if not mine:
+        await answer(update, who.t("tw_mat_none"), [menu_row(who)])
+        return
+    lines = [who.t("tw_mat_list_title", count=len(mine))]
+    lines += [f"• {m['title']}" + (who.t("tw_mat_for_all") if m["share_all"] else "") for m in mine]
+    rows = [[(f"📤 {m['title']}"[:48], f"mat:share:{m['id']}")] for m in mine]
+    await answer(update, "\n".join(lines), rows + [menu_row(who)])
+
+
+@signed_in("tutor")
+async def material_share(update: Update, context: Context, who: Caller) -> None:
+    material_id = callback_args(update)[0]
+    material = await who.bot.api.get(who.user, f"/api/v1/materials/{material_id}")
+    await who.bot.conversations.begin(
+        who.chat_id, "tw_share", "choose", material_id=material_id, title=material["title"]
+    )
+    await answer(update, who.t("tw_mat_share_which", title=material["title"]), share_buttons(who))
+
+
 @flow("tw_share")
 async def share_step(update: Update, context: Context, who: Caller, conversation: Conversation) -> None:
     data, button = conversation.data, pressed(update)
@@ -653,5 +679,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CallbackQueryHandler(payment_new, pattern=r"^pay:new$"))
     app.add_handler(CallbackQueryHandler(payments_balances, pattern=r"^pay:balances$"))
     app.add_handler(CallbackQueryHandler(month_report, pattern=r"^report:month$"))
+    app.add_handler(CallbackQueryHandler(materials_list, pattern=r"^mat:list$"))
+    app.add_handler(CallbackQueryHandler(material_share, pattern=r"^mat:share:[0-9a-f-]{36}$"))
     # a group of its own, before everyone's (student.py's screens are group -1): see on_document
     app.add_handler(MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, on_document), group=-2)

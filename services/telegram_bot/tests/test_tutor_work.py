@@ -190,6 +190,15 @@ async def test_a_document_sent_by_the_tutor_becomes_a_shared_material(telegram: 
     (material,) = [m for m in (await api.get(me, "/api/v1/materials"))["items"] if m["title"] == "Algebra notes"]
     assert await api.call(me, "GET", f"/api/v1/materials/{material['id']}/download") == content
 
+    # the tutor's materials: listed, and shared again from there with one student
+    menu = await step(telegram, tutor, telegram.send_text, "/menu")
+    materials = await step(telegram, tutor, telegram.press, menu, "mat:list", where=lambda c: "materials" in c.text)
+    assert "• Algebra notes — all students" in materials.text
+    again = await step(telegram, tutor, telegram.press, materials, f"mat:share:{material['id']}")
+    pick = await step(telegram, tutor, telegram.press, again, "Choose a student")
+    one = await step(telegram, tutor, telegram.press, pick, "Petya", where=lambda c: "shared with Petya" in c.text)
+    assert "“Algebra notes” is shared with Petya" in one.text
+
     # a document sent while a flow waits for typed input is the flow's, not a new material
     menu = await step(telegram, tutor, telegram.send_text, "/menu")
     payments = await step(telegram, tutor, telegram.press, menu, "pay:menu")
