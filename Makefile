@@ -12,7 +12,7 @@ RUNNER := $(BIN)/python -m shared.runner
 INSTALLED := $(VENV)/.installed
 DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server fonts-dejavu-core
 
-.PHONY: help install deps run stop status logs migrate test lint bench create-admin lock clean
+.PHONY: help install deps run stop status logs migrate test lint bench sandbox create-admin lock clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ test: install ## the whole test suite (real PostgreSQL, RabbitMQ, Redis; prints 
 	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
 	exit $$rc
+
+sandbox: install ## the bot in a browser (no Telegram): the fleet, then a web chat on http://127.0.0.1:8090/
+	$(RUNNER) up
+	$(BIN)/python -m services.telegram_bot.sandbox
 
 lint: install ## ruff check + ruff format --check
 	$(BIN)/ruff check .

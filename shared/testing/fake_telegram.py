@@ -118,6 +118,7 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.on_call: list[Callable[[Call], None]] = []  # e.g. the sandbox page's live feed
+        self._extra_routes: list[web.RouteDef] = []
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
+        app.router.add_routes(self._extra_routes)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -132,6 +134,10 @@ class FakeTelegram:
         self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._http = aiohttp.ClientSession()
         return self
+
+    def add_routes(self, routes: list[web.RouteDef]) -> None:
+        """More pages on the same server (the sandbox's web chat); before ``start``."""
+        self._extra_routes.extend(routes)
 
     async def stop(self) -> None:
         if self._http is not None:
