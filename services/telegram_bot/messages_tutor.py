@@ -177,3 +177,170 @@ MESSAGES.update(
         "tw_chart_title": {"ru": "Доход по дням, {period}", "en": "Income per day, {period}"},
     }
 )
+
+# --- lessons: schedule views, scheduling, one lesson's actions (handlers/tutor_lessons.py) -----------
+MESSAGES.update(
+    {
+        # schedule views
+        "tl_sched_day_title": {"ru": "📅 Сегодня, {date}", "en": "📅 Today, {date}"},
+        "tl_sched_week_title": {"ru": "🗓 Ближайшие 7 дней ({start}–{end})", "en": "🗓 The next 7 days ({start}–{end})"},
+        "tl_sched_empty": {"ru": "Уроков нет.", "en": "No lessons."},
+        "tl_sched_more": {
+            "ru": "Кнопки — для первых {count} уроков; остальные откройте из вида «Сегодня».",
+            "en": "Buttons cover the first {count} lessons; open the others from the Today view.",
+        },
+        "tl_weekdays": {"ru": "Пн Вт Ср Чт Пт Сб Вс", "en": "Mon Tue Wed Thu Fri Sat Sun"},
+        "tl_today": {"ru": "Сегодня", "en": "Today"},
+        "tl_tomorrow": {"ru": "Завтра", "en": "Tomorrow"},
+        "tl_status_scheduled": {"ru": "🕒 запланирован", "en": "🕒 scheduled"},
+        "tl_status_completed": {"ru": "✅ проведён", "en": "✅ completed"},
+        "tl_status_cancelled": {"ru": "❌ отменён", "en": "❌ cancelled"},
+        "tl_status_missed": {"ru": "🚫 пропущен", "en": "🚫 missed"},
+        # scheduling a lesson
+        "tl_no_students": {
+            "ru": "У вас пока нет учеников. Пригласите первого — и сразу назначьте урок.",
+            "en": "You have no students yet. Invite the first one, then schedule a lesson.",
+        },
+        "tl_ask_student": {"ru": "Кому назначить урок?", "en": "Who is the lesson for?"},
+        "tl_ask_date": {
+            "ru": "Урок для {student}. Какого числа? Выберите день или напишите дату как ДД.ММ (например, 05.03).",
+            "en": "Lesson for {student}. On which day? Pick one or type the date as DD.MM (e.g. 05.03).",
+        },
+        "tl_bad_date": {
+            "ru": "Не понял дату. Напишите её как ДД.ММ или ДД.ММ.ГГГГ, например 05.03.",
+            "en": "I could not read that date. Type it as DD.MM or DD.MM.YYYY, e.g. 05.03.",
+        },
+        "tl_ask_time": {
+            "ru": "{date}. Во сколько? Напишите время как ЧЧ:ММ, например 16:30.",
+            "en": "{date}. At what time? Type it as HH:MM, e.g. 16:30.",
+        },
+        "tl_bad_time": {
+            "ru": "Не понял время. Нужно ЧЧ:ММ от 00:00 до 23:59, например 16:30.",
+            "en": "I could not read that time. It should be HH:MM from 00:00 to 23:59, e.g. 16:30.",
+        },
+        "tl_ask_duration": {"ru": "Сколько длится урок?", "en": "How long is the lesson?"},
+        "tl_bad_duration": {
+            "ru": "Выберите длительность кнопкой или напишите число минут от 15 до 600.",
+            "en": "Pick a duration or type the number of minutes, from 15 to 600.",
+        },
+        "tl_minutes": {"ru": "{minutes} мин", "en": "{minutes} min"},
+        "tl_ask_subject": {
+            "ru": "Предмет урока? Напишите его (например, «Математика»).",
+            "en": "What subject? Type it (e.g. “Maths”).",
+        },
+        "tl_bad_subject": {
+            "ru": "Название предмета — от 1 до 200 символов. Напишите ещё раз.",
+            "en": "The subject should be 1 to 200 characters. Please type it again.",
+        },
+        "tl_confirm": {
+            "ru": "Проверьте урок:\n👤 {student}\n📅 {when}, {duration}\n📘 {subject}\n\n"
+            "Назначить один раз или каждую неделю?",
+            "en": "Check the lesson:\n👤 {student}\n📅 {when}, {duration}\n📘 {subject}\n\n"
+            "Schedule it once or every week?",
+        },
+        "tl_btn_once": {"ru": "✅ Один раз", "en": "✅ Once"},
+        "tl_btn_weekly": {"ru": "🔁 Еженедельно × {count}", "en": "🔁 Weekly × {count}"},
+        "tl_scheduled_one": {
+            "ru": "✅ Урок назначен: {when}, {student}, {subject}.",
+            "en": "✅ Lesson scheduled: {when}, {student}, {subject}.",
+        },
+        "tl_scheduled_series": {
+            "ru": "✅ Назначено уроков: {count}, каждую неделю с {when} ({student}, {subject}).",
+            "en": "✅ {count} weekly lessons scheduled from {when} ({student}, {subject}).",
+        },
+        "tl_overlap": {
+            "ru": "⛔ Это время занято: у вас уже есть урок {start}–{end}. Выберите другое время.",
+            "en": "⛔ That time is taken: you already have a lesson {start}–{end}. Please choose another time.",
+        },
+        "tl_overlap_unknown": {
+            "ru": "⛔ Это время пересекается с другим вашим уроком. Выберите другое время.",
+            "en": "⛔ That time overlaps another of your lessons. Please choose another time.",
+        },
+        "tl_press_buttons": {
+            "ru": "Пожалуйста, выберите вариант кнопкой под последним сообщением.",
+            "en": "Please choose with a button under the latest message.",
+        },
+        "tl_btn_another": {"ru": "➕ Ещё урок", "en": "➕ Another lesson"},
+        "tl_btn_open": {"ru": "📖 Открыть урок", "en": "📖 Open the lesson"},
+        # one lesson
+        "tl_card": {
+            "ru": "📘 {subject}\n👤 {student}\n📅 {when}–{end} ({duration})\nСтатус: {status}",
+            "en": "📘 {subject}\n👤 {student}\n📅 {when}–{end} ({duration})\nStatus: {status}",
+        },
+        "tl_card_topic": {"ru": "Тема: {topic}", "en": "Topic: {topic}"},
+        "tl_card_attendance": {"ru": "Посещение: {attendance}", "en": "Attendance: {attendance}"},
+        "tl_card_grade": {"ru": "Оценка: {grade}", "en": "Grade: {grade}"},
+        "tl_card_mastery": {"ru": "Усвоение темы: {mastery}", "en": "Topic mastery: {mastery}"},
+        "tl_card_notes": {"ru": "Заметки: {notes}", "en": "Notes: {notes}"},
+        "tl_card_chargeable": {"ru": "Платная отмена", "en": "Chargeable cancellation"},
+        "tl_not_open": {
+            "ru": "Этот урок уже {status}, его нельзя изменить.",
+            "en": "This lesson is already {status}; it cannot be changed.",
+        },
+        "tl_bad_lesson": {"ru": "Урок не найден.", "en": "Lesson not found."},
+        "tl_btn_complete": {"ru": "✅ Провести", "en": "✅ Complete"},
+        "tl_btn_cancel_lesson": {"ru": "❌ Отменить урок", "en": "❌ Cancel the lesson"},
+        "tl_btn_reschedule": {"ru": "🔄 Перенести", "en": "🔄 Reschedule"},
+        "tl_btn_missed": {"ru": "🚫 Пропуск", "en": "🚫 Missed"},
+        "tl_btn_skip": {"ru": "⏭ Пропустить", "en": "⏭ Skip"},
+        "tl_btn_retry": {"ru": "🔁 Повторить", "en": "🔁 Try again"},
+        "tl_retry": {
+            "ru": "Сервис сейчас недоступен, ответы сохранены. Нажмите «Повторить», когда он вернётся.",
+            "en": "The service is unavailable right now; your answers are kept. Press “Try again” when it is back.",
+        },
+        # completing
+        "tl_ask_attendance": {
+            "ru": "Урок {when}, {student}. Ученик пришёл?",
+            "en": "Lesson {when}, {student}. Attendance?",
+        },
+        "tl_att_present": {"ru": "Пришёл", "en": "Present"},
+        "tl_att_late": {"ru": "Опоздал", "en": "Late"},
+        "tl_att_absent": {"ru": "Не пришёл", "en": "Absent"},
+        "tl_ask_grade": {"ru": "Оценка за урок?", "en": "Grade for the lesson?"},
+        "tl_ask_mastery": {"ru": "Как усвоена тема?", "en": "How well was the topic learnt?"},
+        "tl_mastery_not_learned": {"ru": "Не усвоена", "en": "Not learnt"},
+        "tl_mastery_learned": {"ru": "Усвоена", "en": "Learnt"},
+        "tl_mastery_mastered": {"ru": "Отлично усвоена", "en": "Mastered"},
+        "tl_ask_notes": {
+            "ru": "Заметки к уроку? Напишите их или нажмите «Пропустить».",
+            "en": "Any notes on the lesson? Type them or press Skip.",
+        },
+        "tl_bad_notes": {
+            "ru": "Заметки слишком длинные (до 5000 символов). Сократите, пожалуйста.",
+            "en": "The notes are too long (at most 5,000 characters). Please shorten them.",
+        },
+        "tl_completed": {"ru": "✅ Урок проведён: {when}, {student}.", "en": "✅ Lesson completed: {when}, {student}."},
+        "tl_marked_missed": {
+            "ru": "🚫 Урок {when} ({student}) отмечен как пропуск; он будет оплачен.",
+            "en": "🚫 Lesson {when} ({student}) marked as missed; it is chargeable.",
+        },
+        # cancelling, no-show, rescheduling
+        "tl_ask_cancel_kind": {
+            "ru": "Отменить урок {when} ({student}). Отмена по уважительной причине (бесплатно) или платная?",
+            "en": "Cancel the lesson {when} ({student}). Excused (free) or chargeable?",
+        },
+        "tl_btn_excused": {"ru": "🆓 Уважительная", "en": "🆓 Excused (free)"},
+        "tl_btn_chargeable": {"ru": "💰 Платная", "en": "💰 Chargeable"},
+        "tl_cancelled_free": {
+            "ru": "❌ Урок {when} ({student}) отменён без оплаты.",
+            "en": "❌ Lesson {when} ({student}) cancelled, free of charge.",
+        },
+        "tl_cancelled_charged": {
+            "ru": "❌ Урок {when} ({student}) отменён; отмена платная.",
+            "en": "❌ Lesson {when} ({student}) cancelled; the cancellation is chargeable.",
+        },
+        "tl_ask_missed": {
+            "ru": "Отметить урок {when} ({student}) как пропуск? Пропущенный урок оплачивается.",
+            "en": "Mark the lesson {when} ({student}) as missed? A missed lesson is chargeable.",
+        },
+        "tl_btn_confirm_missed": {"ru": "🚫 Да, пропуск", "en": "🚫 Yes, missed"},
+        "tl_ask_new_date": {
+            "ru": "Перенос урока {when} ({student}). На какой день? Выберите или напишите ДД.ММ.",
+            "en": "Rescheduling the lesson {when} ({student}). To which day? Pick one or type DD.MM.",
+        },
+        "tl_moved": {
+            "ru": "🔄 Урок перенесён: {student}, теперь {when}.",
+            "en": "🔄 Lesson rescheduled: {student}, now {when}.",
+        },
+    }
+)

@@ -1,0 +1,189 @@
+"""Lessons from the tutor's side, by buttons: scheduling (with bad input, Cancel and a bot restart in
+the middle), opening and completing a lesson, and the week view in each user's own time zone (the real
+bot, the fake Bot API, the real fleet)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.telegram_bot.api import UserSession
+from services.telegram_bot.handlers.tutor_lessons import parse_date, parse_time
+from services.telegram_bot.tests.conftest import BotRunner, new_user
+from shared.testing.fake_telegram import Call, FakeTelegram, FakeUser
+from shared.testing.fleet import TestFleet
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+async def said(telegram: FakeTelegram, user: FakeUser, action: Callable[[], Awaitable[Any]], expect: str) -> Call:
+    """The bot's answer to ``user`` after ``action`` (a press or a typed message): the next message whose
+    text or a button holds ``expect`` (a notification from the fleet may arrive in between)."""
+
+    def answers(call: Call) -> bool:
+        return expect in call.text or any(expect in b["text"] or expect == b.get("callback_data") for b in call.buttons)
+
+    mark = telegram.mark()
+    await action()
+    return await telegram.wait_for("sendMessage", chat_id=user.id, after=mark, where=answers)
+
+
+async def tutor_with_student(
+    telegram: FakeTelegram, bot: BotRunner, student_lang: str = "ru"
+) -> tuple[FakeUser, FakeUser, Call, UserSession]:
+    """A new tutor (their main menu) with one student who joined by the invite link."""
+    tutor = new_user(telegram, "Irina")
+    menu = await said(telegram, tutor, lambda: telegram.send_text(tutor, "/start"), "lesson:new")
+    repitbot = bot.app.bot_data["repitbot"]  # type: ignore[union-attr]
+    session = await repitbot.sessions.get(tutor.id)
+    invite = await repitbot.api.post(session, "/api/v1/users/invites", {"role": "student"})
+    student = new_user(telegram, "Petya", language_code=student_lang)
+    await said(telegram, student, lambda: telegram.send_text(student, f"/start {invite['code']}"), "sched:week")
+    return tutor, student, menu, session
+
+
+async def tutors_lessons(bot: BotRunner, session: UserSession) -> list[dict[str, Any]]:
+    api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+    now = datetime.now(UTC)
+    page = await api.get(
+        session,
+        "/api/v1/lessons",
+        **{"from": (now - timedelta(days=2)).isoformat(), "to": (now + timedelta(days=9)).isoformat()},
+    )
+    return list(page["items"])
+
+
+async def test_a_tutor_schedules_a_lesson_through_the_buttons_and_completes_it(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, _, menu, session = await tutor_with_student(telegram, bot)
+
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "lesson:new"), "Кому")
+    assert "Кому" in ask.text
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Petya"), "ДД.ММ")
+    assert "Petya" in ask.text and ask.button("Завтра") and ask.button("Отмена")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Завтра"), "ЧЧ:ММ")
+    assert "ЧЧ:ММ" in ask.text
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "18:30"), "60 мин")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "60 мин"), "Предмет")
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "Математика"), "Проверьте урок")
+    assert "Математика" in ask.text and "18:30" in ask.text and "Petya" in ask.text
+    done = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Один раз"), "Урок назначен")
+    assert "Урок назначен" in done.text
+
+    [lesson] = await tutors_lessons(bot, session)
+    tomorrow = datetime.now(MOSCOW).date() + timedelta(days=1)
+    starts = datetime.fromisoformat(lesson["starts_at"]).astimezone(MOSCOW)
+    assert (starts.date(), starts.strftime("%H:%M")) == (tomorrow, "18:30")  # the tutor's zone (Moscow by default)
+    assert (lesson["subject"], lesson["duration_minutes"], lesson["status"]) == ("Математика", 60, "scheduled")
+
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, done, f"lesson:open:{lesson['id']}"), "Статус")
+    assert "Математика" in card.text and "запланирован" in card.text
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Провести"), "пришёл?")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Пришёл"), "Оценка за урок")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "flow:lesson_done:grade:5"), "усвоена тема")
+    ask = await said(
+        telegram, tutor, lambda: telegram.press(tutor, ask, "flow:lesson_done:mastery:learned"), "Заметки к уроку"
+    )
+    summary = await said(telegram, tutor, lambda: telegram.send_text(tutor, "Разобрали дроби"), "Урок проведён")
+    assert "Урок проведён" in summary.text and "Оценка: 5" in summary.text and "Разобрали дроби" in summary.text
+
+    api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+    completed = await api.get(session, f"/api/v1/lessons/{lesson['id']}")
+    assert (completed["status"], completed["attendance"], completed["grade"]) == ("completed", "present", 5)
+    assert (completed["mastery"], completed["notes"]) == ("learned", "Разобрали дроби")
+
+    # the same card's buttons now refuse to change a completed lesson
+    refused = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Провести"), "нельзя изменить")
+    assert "уже" in refused.text
+
+
+async def test_bad_input_reprompts_and_cancel_leaves_the_flow(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, _, menu, session = await tutor_with_student(telegram, bot)
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "lesson:new"), "Кому")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Petya"), "ДД.ММ")
+    again = await said(telegram, tutor, lambda: telegram.send_text(tutor, "32.13"), "Не понял дату")
+    assert "Не понял дату" in again.text and again.button("Завтра")  # the same question, asked again
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, again, "Завтра"), "ЧЧ:ММ")
+    again = await said(telegram, tutor, lambda: telegram.send_text(tutor, "25:99"), "Не понял время")
+    assert "Не понял время" in again.text and again.button("Отмена")
+
+    cancelled = await said(telegram, tutor, lambda: telegram.press(tutor, again, "Отмена"), "отменено")
+    assert "отменено" in cancelled.text
+    # the flow is over: a time typed now is not taken, and a button of the old flow has expired
+    hint = await said(telegram, tutor, lambda: telegram.send_text(tutor, "18:00"), "Не понял")
+    assert "Не понял" in hint.text and "ЧЧ:ММ" not in hint.text
+    expired = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Отмена"), "Нечего отменять")
+    assert "Нечего отменять" in expired.text
+    assert await tutors_lessons(bot, session) == []
+
+
+async def test_a_bot_restart_mid_conversation_carries_on(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, _, menu, session = await tutor_with_student(telegram, bot)
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "lesson:new"), "Кому")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Petya"), "ДД.ММ")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Завтра"), "ЧЧ:ММ")
+
+    await bot.restart()  # nothing of the conversation is held in the process
+
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "09:00"), "90 мин")
+    assert ask.button("90 мин")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "90 мин"), "Предмет")
+    await bot.restart()
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "Физика"), "Проверьте урок")
+    done = await said(
+        telegram, tutor, lambda: telegram.press(tutor, ask, "flow:lesson_new:confirm:w4"), "Назначено уроков"
+    )
+    assert "Назначено уроков: 4" in done.text
+
+    lessons = await tutors_lessons(bot, session)  # the next 9 days hold the first two of the weekly four
+    assert [x["subject"] for x in lessons] == ["Физика", "Физика"]
+    assert {datetime.fromisoformat(x["starts_at"]).astimezone(MOSCOW).strftime("%H:%M") for x in lessons} == {"09:00"}
+    assert all(x["duration_minutes"] == 90 for x in lessons)
+
+
+async def test_week_view_shows_the_lesson_in_the_users_time_zone(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, student, _, session = await tutor_with_student(telegram, bot, student_lang="en")
+    repitbot = bot.app.bot_data["repitbot"]  # type: ignore[union-attr]
+    await repitbot.api.call(session, "PATCH", "/api/v1/users/me", json_body={"timezone": "Asia/Vladivostok"})
+    menu = await said(
+        telegram, tutor, lambda: telegram.send_text(tutor, "/start"), "lesson:new"
+    )  # the session learns the zone
+
+    vladivostok = ZoneInfo("Asia/Vladivostok")
+    day = datetime.now(vladivostok).date() + timedelta(days=2)
+    starts = datetime(day.year, day.month, day.day, 5, 30, tzinfo=vladivostok)  # 22:30 in Moscow, the day before
+    students = await repitbot.api.get(session, "/api/v1/users/students")
+    student_id = students["items"][0]["id"]
+    body = {"student_id": student_id, "starts_at": starts.isoformat(), "duration_minutes": 45, "subject": "Химия"}
+    lesson = await repitbot.api.post(session, "/api/v1/lessons", body)
+
+    week = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "sched:week"), "Ближайшие 7 дней")
+    assert f"{day:%d.%m}" in week.text and "05:30–06:15 · Petya · Химия" in week.text
+    assert week.button("05:30 Petya")["callback_data"] == f"lesson:open:{lesson['id']}"
+
+    # the student (Moscow, English) sees the same lesson at their own clock time, read-only
+    student_menu = await said(telegram, student, lambda: telegram.send_text(student, "/menu"), "sched:week")
+    mine = await said(telegram, student, lambda: telegram.press(student, student_menu, "sched:week"), "The next 7 days")
+    moscow = starts.astimezone(MOSCOW)
+    assert f"{moscow:%d.%m}" in mine.text and "22:30–23:15 · Химия · 🕒 scheduled" in mine.text
+    assert moscow.date() == day - timedelta(days=1)
+    assert not [b for b in mine.buttons if b["callback_data"].startswith("lesson:")]
+
+
+def test_typed_dates_and_times() -> None:
+    today = datetime(2025, 12, 30).date()
+    assert parse_date("05.01", today) == datetime(2026, 1, 5).date()  # the nearest 5 January
+    assert parse_date("28.12", today) == datetime(2025, 12, 28).date()
+    assert parse_date("29.02.2028", today) == datetime(2028, 2, 29).date()
+    assert parse_date("32.13", today) is None and parse_date("завтра", today) is None
+    assert parse_time("9:05") is not None and parse_time("23:59") is not None
+    assert parse_time("25:99") is None and parse_time("24:00") is None and parse_time("1830") is None
