@@ -111,6 +111,34 @@ async def test_close_does_not_hang_on_a_hanging_broker(
     assert not bus.is_connected
 
 
+async def test_close_returns_even_when_a_cancellation_is_swallowed_while_connecting(
+    rabbit_url: str, make_rabbit_bus: MakeBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # seen in the bot's restarts: the cancel lands inside aio-pika's connect, which completes anyway, and
+    # the supervisor goes on to wait for the connection to be lost
+    bus = await make_rabbit_bus(rabbit_url)
+    await eventually(lambda: bus.is_connected, what="connected")
+    real_connect = bus._connect
+    connecting = asyncio.Event()
+
+    async def connect_swallowing_a_cancel() -> None:
+        connecting.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # what a library may do: the task stays "cancelling" but carries on
+        await real_connect()
+
+    monkeypatch.setattr(bus, "_connect", connect_swallowing_a_cancel)
+    assert bus._link is not None
+    bus._link.mark_lost()  # the supervisor reconnects, through the swallowing connect
+    await asyncio.wait_for(connecting.wait(), 10)
+    async with asyncio.timeout(10) as deadline:
+        await bus.close()
+    assert not deadline.expired()  # returned by itself, not cut off (close must not swallow that either)
+    assert not bus.is_connected
+
+
 async def test_a_bus_started_while_the_broker_is_unreachable_connects_later_and_consumes(
     rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus, service: str
 ) -> None:

@@ -252,11 +252,14 @@ class RabbitMQBus:
 
     async def close(self) -> None:
         self._closing = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
+        supervisor, self._supervisor = self._supervisor, None
+        while supervisor is not None and not supervisor.done():
+            supervisor.cancel()
+            # a cancellation can be swallowed inside aio-pika's connect; the supervisor then goes on to
+            # wait for the link to be lost: losing it ends the loop, since we are closing
+            if self._link is not None:
+                self._link.mark_lost()
+            await asyncio.wait({supervisor}, timeout=1)
         await self._drop_link()
 
     async def publish(self, envelope: Envelope) -> None:
