@@ -55,6 +55,11 @@ FLEET: tuple[ServiceSpec, ...] = (
 )
 
 
+# The Telegram bot lives under services/ too but is not one of the API services: nothing routes to it,
+# it owns no database, and the runner starts it only with a token (runner.environment.bot_environment).
+BOT_PACKAGE = "telegram_bot"
+
+
 def by_name(name: str) -> ServiceSpec:
     for spec in FLEET:
         if spec.name == name or spec.package == name:
