@@ -396,8 +396,8 @@ async def _date_and_time(update: Update, who: Caller, conversation: Conversation
                 f"/api/v1/lessons/{data['lesson_id']}",
                 {"starts_at": start.isoformat()},
             )
-        else:
-            await _advance(update, who, conversation, "duration")
+        else:  # after an overlap the duration and subject are known: straight back to the check
+            await _advance(update, who, conversation, "confirm" if "subject" in data else "duration")
         return True
     return False
 
@@ -663,11 +663,13 @@ async def _overlap(update: Update, who: Caller, conversation: Conversation, refu
     """The slot is taken: say by what (in the user's zone) and ask for another time, with a fresh key."""
     details = refused.details if isinstance(refused.details, dict) else {}
     if details.get("conflicting_starts_at") and details.get("conflicting_ends_at"):
-        error = who.t(
-            "tl_overlap",
-            start=who.when(details["conflicting_starts_at"]),
-            end=_hhmm(who, details["conflicting_ends_at"]),
-        )
+        end = _hhmm(who, details["conflicting_ends_at"])
+        try:  # name the lesson in the way: its student and subject after its end time
+            other = await who.bot.api.get(who.user, f"/api/v1/lessons/{details['conflicting_lesson_id']}")
+            end += f" ({await _student_name(who, other['student_id'])}, {other['subject']})"
+        except (ApiError, KeyError):
+            pass
+        error = who.t("tl_overlap", start=who.when(details["conflicting_starts_at"]), end=end)
     else:
         error = who.t("tl_overlap_unknown")
     conversation.data["key"] = who.bot.api.new_key()
