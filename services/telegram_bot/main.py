@@ -33,19 +33,24 @@ NO_TOKEN = (
 )
 
 
-async def run(settings: BotSettings) -> None:
+async def run(settings: BotSettings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, or until ``stop`` is set (tests and embedders stop it that way);
+    ``ready`` is set once updates are being received (the webhook server listens, or polling runs)."""
     app = build_application(settings)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    signals = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows, not off the main thread
             loop.add_signal_handler(sig, stop.set)
+            signals.append(sig)
 
+    server = None
     await app.initialize()
-    if app.post_init is not None:  # run_polling/run_webhook would call it; we start the parts ourselves
-        await app.post_init(app)
-    server = await health.serve(app, settings.host, settings.port)
     try:
+        if app.post_init is not None:  # run_polling/run_webhook would call it; we start the parts ourselves
+            await app.post_init(app)
+        server = await health.serve(app, settings.host, settings.port)
         await app.start()
         assert app.updater is not None
         if settings.webhook_url:
@@ -61,8 +66,11 @@ async def run(settings: BotSettings) -> None:
         else:
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("receiving updates by long polling")
+        if ready is not None:
+            ready.set()
         await stop.wait()
     finally:
+        # PTB leaves the webhook registered at Telegram (updates wait there for the next start)
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
@@ -70,7 +78,10 @@ async def run(settings: BotSettings) -> None:
         await app.shutdown()
         if app.post_shutdown is not None:
             await app.post_shutdown(app)
-        await server.cleanup()
+        if server is not None:
+            await server.cleanup()
+        for sig in signals:  # the loop may outlive us (an embedding program, a test)
+            loop.remove_signal_handler(sig)
 
 
 def main() -> int:
