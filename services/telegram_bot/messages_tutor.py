@@ -321,6 +321,14 @@ MESSAGES.update(
         },
         "tl_btn_excused": {"ru": "🆓 Уважительная", "en": "🆓 Excused (free)"},
         "tl_btn_chargeable": {"ru": "💰 Платная", "en": "💰 Chargeable"},
+        "tl_ask_cancel_reason": {
+            "ru": "Причина отмены? Напишите её (ученик и родитель её увидят) или нажмите «Пропустить».",
+            "en": "The reason for cancelling? Type it (the student and parent will see it) or press Skip.",
+        },
+        "tl_bad_reason": {
+            "ru": "Причина — не длиннее 1000 символов. Напишите короче или нажмите «Пропустить».",
+            "en": "A reason is up to 1,000 characters. Please shorten it or press Skip.",
+        },
         "tl_cancelled_free": {
             "ru": "❌ Урок {when} ({student}) отменён без оплаты.",
             "en": "❌ Lesson {when} ({student}) cancelled, free of charge.",

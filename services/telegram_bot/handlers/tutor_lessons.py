@@ -333,6 +333,9 @@ async def _ask(update: Update, who: Caller, conversation: Conversation, error: s
                 (who.t("tl_btn_chargeable"), _btn(CANCEL, "kind", "charge")),
             ]
         )
+    elif step == "reason":  # CANCEL
+        text = who.t("tl_ask_cancel_reason")
+        rows.append([(who.t("tl_btn_skip"), _btn(CANCEL, "reason", "skip"))])
     elif step == "confirm":  # MISSED
         text = who.t("tl_ask_missed", when=who.when(data["starts_at"]), student=data["student"])
         rows.append([(who.t("tl_btn_confirm_missed"), _btn(MISSED, "confirm", "yes"))])
@@ -575,10 +578,18 @@ async def _done_step(update: Update, context: Context, who: Caller, conversation
 
 @flow(CANCEL)
 async def _cancel_step(update: Update, context: Context, who: Caller, conversation: Conversation) -> None:
-    value, _, _ = _input(update, conversation.step)
+    value, typed, _ = _input(update, conversation.step)
+    data = conversation.data
     if conversation.step == "kind" and value in ("free", "charge"):
-        body = {"chargeable": value == "charge"}
-        await _send(update, who, conversation, "POST", f"/api/v1/lessons/{conversation.data['lesson_id']}/cancel", body)
+        data["chargeable"] = value == "charge"
+        await _advance(update, who, conversation, "reason")
+    elif conversation.step == "reason" and (value == "skip" or (typed and typed.strip())):
+        reason = None if value == "skip" else (typed or "").strip()
+        if reason is not None and len(reason) > 1000:  # lesson-service's limit
+            await _ask(update, who, conversation, who.t("tl_bad_reason"))
+            return
+        body = {"chargeable": data["chargeable"]} | ({"reason": reason} if reason else {})
+        await _send(update, who, conversation, "POST", f"/api/v1/lessons/{data['lesson_id']}/cancel", body)
     elif conversation.step == "send":
         await _retry(update, who, conversation)
     else:
