@@ -241,8 +241,11 @@ class OfflineStore:
         form: dict[str, str] | None = None,
         description: str,
         depends_on: str | Iterable[str] = (),
+        idempotency_key: str | None = None,
     ) -> QueuedWrite:
-        """Queue a write for replay; its Idempotency-Key is fixed now and reused on every attempt."""
+        """Queue a write for replay; its Idempotency-Key is fixed now (``idempotency_key``: one the caller
+        already used, e.g. a flow's) and reused on every attempt. Queuing a key already queued for this
+        user returns that write instead of a second one (the same request, so one effect)."""
         if json_body is not None and (files or form):
             raise ValueError("a write sends either a JSON body or a multipart form, not both")
         deps = (depends_on,) if isinstance(depends_on, str) else tuple(dict.fromkeys(depends_on))
@@ -252,7 +255,7 @@ class OfflineStore:
             kind=kind,
             method=method.upper(),
             path=path,
-            idempotency_key=str(uuid.uuid4()),
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
             description=description,
             created_at=self.clock.now(),
             json_body=json_body,
@@ -262,8 +265,13 @@ class OfflineStore:
         )
         body = None if json_body is None else json.dumps(json_body)  # fails now, not at replay, if not JSON
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: sqlite3.Connection) -> QueuedWrite | None:
             with _transaction(conn):
+                same = conn.execute("SELECT * FROM writes WHERE idempotency_key = ?", (write.idempotency_key,))
+                if (row := same.fetchone()) is not None:
+                    if row["telegram_id"] != telegram_id:
+                        raise ValueError("this Idempotency-Key is queued for another user")
+                    return _load(conn, row)
                 for dep in deps:
                     owner = conn.execute("SELECT telegram_id FROM writes WHERE id = ?", (dep,)).fetchone()
                     if owner is None or owner["telegram_id"] != telegram_id:
@@ -289,9 +297,9 @@ class OfflineStore:
                     "INSERT INTO write_files (write_id, field, filename, mime, content) VALUES (?, ?, ?, ?, ?)",
                     [(write.id, name, fname, mime, content) for name, (fname, content, mime) in (files or {}).items()],
                 )
+            return None
 
-        await self._run(insert)
-        return write
+        return await self._run(insert) or write
 
     async def pending(self, telegram_id: int | None = None) -> list[QueuedWrite]:
         """Writes not yet done or rejected, oldest first (including one being sent right now)."""
