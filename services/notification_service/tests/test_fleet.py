@@ -6,45 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from shared.testing.accounts import Account, invite, register
 from shared.testing.fleet import TestFleet
-
-PASSWORD = "correct horse battery staple"
-
-
-async def _register(gateway: httpx.AsyncClient, who: str, invite_code: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "email": f"{who.replace(' ', '-')}-{uuid.uuid4().hex[:10]}@example.test",
-        "password": PASSWORD,
-        "full_name": who.title(),
-    }
-    if invite_code:
-        body["invite_code"] = invite_code
-    response = await gateway.post("/api/v1/auth/register", json=body)
-    assert response.status_code == 201, response.text
-    account = response.json()
-    return {"id": account["user"]["id"], "headers": {"Authorization": f"Bearer {account['access_token']}"}}
-
-
-async def _invite(gateway: httpx.AsyncClient, tutor: dict[str, Any], **body: Any) -> str:
-    response = await gateway.post("/api/v1/users/invites", json=body, headers=tutor["headers"])
-    assert response.status_code == 201, response.text
-    return response.json()["code"]
 
 
 async def _reminders(
-    gateway: httpx.AsyncClient, who: dict[str, Any], lesson_id: str, until: Any, seconds: float = 15.0
+    gateway: httpx.AsyncClient, who: Account, lesson_id: str, until: Any, seconds: float = 15.0
 ) -> list[dict[str, Any]]:
     """Poll the lesson's reminders (bounded) until ``until(items)``; the last answer otherwise."""
     deadline = time.monotonic() + seconds
     while True:
         response = await gateway.get(
-            "/api/v1/notifications/reminders", params={"lesson_id": lesson_id}, headers=who["headers"]
+            "/api/v1/notifications/reminders", params={"lesson_id": lesson_id}, headers=who.headers
         )
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
@@ -55,31 +33,29 @@ async def _reminders(
 
 async def test_reminders_for_a_scheduled_lesson_and_none_once_cancelled(fleet: TestFleet) -> None:
     async with fleet.client("api-gateway") as gateway:
-        tutor, other = await _register(gateway, "tutor"), await _register(gateway, "other tutor")
-        student = await _register(gateway, "student", await _invite(gateway, tutor, role="student"))
-        parent = await _register(
-            gateway, "parent", await _invite(gateway, tutor, role="parent", student_id=student["id"])
-        )
+        tutor, other = await register(gateway, "tutor"), await register(gateway, "other tutor")
+        student = await register(gateway, "student", await invite(gateway, tutor, "student"))
+        parent = await register(gateway, "parent", await invite(gateway, tutor, "parent", student.id))
         start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-        body = {"student_id": student["id"], "starts_at": start.isoformat(), "duration_minutes": 60, "subject": "Maths"}
-        response = await gateway.post("/api/v1/lessons", json=body, headers=tutor["headers"])
+        body = {"student_id": student.id, "starts_at": start.isoformat(), "duration_minutes": 60, "subject": "Maths"}
+        response = await gateway.post("/api/v1/lessons", json=body, headers=tutor.headers)
         assert response.status_code == 201, response.text
         lesson_id = response.json()["id"]
 
         items = await _reminders(gateway, tutor, lesson_id, lambda xs: len(xs) == 4)
-        expected = {(who["id"], minutes) for who in (student, parent) for minutes in (1440, 60)}
+        expected = {(who.id, minutes) for who in (student, parent) for minutes in (1440, 60)}
         assert {(x["user_id"], x["offset_minutes"]) for x in items} == expected, items
         assert {x["status"] for x in items} == {"pending"}
         due = {datetime.fromisoformat(x["due_at"]) for x in items}
         assert due == {start - timedelta(hours=24), start - timedelta(hours=1)}
 
         refused = await gateway.get(
-            "/api/v1/notifications/reminders", params={"lesson_id": lesson_id}, headers=other["headers"]
+            "/api/v1/notifications/reminders", params={"lesson_id": lesson_id}, headers=other.headers
         )
         assert refused.status_code == 404, refused.text
 
         cancelled = await gateway.post(
-            f"/api/v1/lessons/{lesson_id}/cancel", json={"reason": "ill"}, headers=student["headers"]
+            f"/api/v1/lessons/{lesson_id}/cancel", json={"reason": "ill"}, headers=student.headers
         )
         assert cancelled.status_code == 200, cancelled.text
         items = await _reminders(gateway, tutor, lesson_id, lambda xs: {x["status"] for x in xs} == {"withdrawn"})
@@ -90,27 +66,25 @@ async def test_preferences_round_trip_and_homework_assigned_reaches_the_students
     fleet: TestFleet,
 ) -> None:
     async with fleet.client("api-gateway") as gateway:
-        tutor = await _register(gateway, "tutor")
-        student = await _register(gateway, "student", await _invite(gateway, tutor, role="student"))
+        tutor = await register(gateway, "tutor")
+        student = await register(gateway, "student", await invite(gateway, tutor, "student"))
         chosen = {"language": "en", "reminder_offsets_minutes": [90], "quiet_hours": {"start": "23:00", "end": "06:00"}}
-        saved = await gateway.put("/api/v1/notifications/preferences", json=chosen, headers=student["headers"])
+        saved = await gateway.put("/api/v1/notifications/preferences", json=chosen, headers=student.headers)
         assert saved.status_code == 200, saved.text
-        read = await gateway.get("/api/v1/notifications/preferences", headers=student["headers"])
+        read = await gateway.get("/api/v1/notifications/preferences", headers=student.headers)
         assert read.status_code == 200 and {k: read.json()[k] for k in chosen} == chosen, read.text
-        bad = await gateway.put(
-            "/api/v1/notifications/preferences", json={"language": "xx"}, headers=student["headers"]
-        )
+        bad = await gateway.put("/api/v1/notifications/preferences", json={"language": "xx"}, headers=student.headers)
         assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "language", bad.text
 
         due = (datetime.now(UTC) + timedelta(days=4)).isoformat()
-        body = {"student_id": student["id"], "title": "Essay", "due_at": due}
-        assigned = await gateway.post("/api/v1/homework", json=body, headers=tutor["headers"])
+        body = {"student_id": student.id, "title": "Essay", "due_at": due}
+        assigned = await gateway.post("/api/v1/homework", json=body, headers=tutor.headers)
         assert assigned.status_code == 201, assigned.text
         homework_id = assigned.json()["id"]
 
         deadline = time.monotonic() + 15
         while True:
-            log = await gateway.get("/api/v1/notifications/deliveries", headers=student["headers"])
+            log = await gateway.get("/api/v1/notifications/deliveries", headers=student.headers)
             assert log.status_code == 200, log.text
             found = [x for x in log.json()["items"] if x["params"].get("homework_id") == homework_id]
             if found or time.monotonic() > deadline:
@@ -120,8 +94,8 @@ async def test_preferences_round_trip_and_homework_assigned_reaches_the_students
         [entry] = found
         assert entry["template"] == "homework_assigned" and entry["params"]["language"] == "en"
         assert entry["status"] in ("requested", "deferred", "delivered", "failed")  # deferred inside 23:00–06:00
-        assert entry["dedup_key"] == f"homework_assigned:{homework_id}:{student['id']}"
+        assert entry["dedup_key"] == f"homework_assigned:{homework_id}:{student.id}"
         other = await gateway.get(
-            "/api/v1/notifications/deliveries", params={"user_id": student["id"]}, headers=tutor["headers"]
+            "/api/v1/notifications/deliveries", params={"user_id": student.id}, headers=tutor.headers
         )
         assert other.status_code == 404, other.text

@@ -4,82 +4,63 @@ leaderboard, the recommendations and PATCH /me/profile reach student-service thr
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
-
+from shared.testing.accounts import register
 from shared.testing.events import eventually
 from shared.testing.fleet import TestFleet
-
-PASSWORD = "correct horse battery staple"
-
-
-async def _register(gateway: httpx.AsyncClient, who: str, invite_code: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "email": f"{who.replace(' ', '-')}-{uuid.uuid4().hex[:10]}@example.test",
-        "password": PASSWORD,
-        "full_name": who.title(),
-    }
-    if invite_code:
-        body["invite_code"] = invite_code
-    response = await gateway.post("/api/v1/auth/register", json=body)
-    assert response.status_code == 201, response.text
-    account = response.json()
-    return {"id": account["user"]["id"], "headers": {"Authorization": f"Bearer {account['access_token']}"}}
 
 
 async def test_a_completed_lesson_with_grade_5_earns_the_tables_xp(fleet: TestFleet) -> None:
     async with fleet.client("api-gateway") as gateway:
-        tutor, stranger = await _register(gateway, "tutor"), await _register(gateway, "other tutor")
-        invite = await gateway.post("/api/v1/users/invites", json={"role": "student"}, headers=tutor["headers"])
+        tutor, stranger = await register(gateway, "tutor"), await register(gateway, "other tutor")
+        invite = await gateway.post("/api/v1/users/invites", json={"role": "student"}, headers=tutor.headers)
         assert invite.status_code == 201, invite.text
-        student = await _register(gateway, "student", invite.json()["code"])
-        profile_url = f"/api/v1/students/{student['id']}/profile"
+        student = await register(gateway, "student", invite.json()["code"])
+        profile_url = f"/api/v1/students/{student.id}/profile"
 
         async def profile_exists() -> bool:
-            return (await gateway.get(profile_url, headers=student["headers"])).status_code == 200
+            return (await gateway.get(profile_url, headers=student.headers)).status_code == 200
 
         await eventually(profile_exists, timeout=20, what="the profile created on student.linked")
-        empty = (await gateway.get("/api/v1/students/me/profile", headers=student["headers"])).json()
+        empty = (await gateway.get("/api/v1/students/me/profile", headers=student.headers)).json()
         assert (empty["xp"], empty["level"], empty["next_level_xp"]) == (0, 1, 100)
 
         starts_at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
         lesson = await gateway.post(
             "/api/v1/lessons",
-            json={"student_id": student["id"], "starts_at": starts_at, "duration_minutes": 60, "subject": "Maths"},
-            headers=tutor["headers"],
+            json={"student_id": student.id, "starts_at": starts_at, "duration_minutes": 60, "subject": "Maths"},
+            headers=tutor.headers,
         )
         assert lesson.status_code == 201, lesson.text
         done = await gateway.post(
-            f"/api/v1/lessons/{lesson.json()['id']}/complete", json={"grade": 5}, headers=tutor["headers"]
+            f"/api/v1/lessons/{lesson.json()['id']}/complete", json={"grade": 5}, headers=tutor.headers
         )
         assert done.status_code == 200, done.text
 
         async def awarded() -> bool:
-            return (await gateway.get(profile_url, headers=tutor["headers"])).json()["xp"] > 0
+            return (await gateway.get(profile_url, headers=tutor.headers)).json()["xp"] > 0
 
         await eventually(awarded, timeout=20, what="the lesson's XP awarded")
-        profile = (await gateway.get(profile_url, headers=tutor["headers"])).json()
+        profile = (await gateway.get(profile_url, headers=tutor.headers)).json()
         assert profile["xp"] == 200  # regular 100 + grade-5 bonus 100 (DESIGN.md §6)
         assert profile["level"] == 2 and profile["next_level_xp"] == 282
-        assert (await gateway.get(profile_url, headers=stranger["headers"])).status_code == 404
+        assert (await gateway.get(profile_url, headers=stranger.headers)).status_code == 404
 
         # the leaderboard and the recommendations answer through the gateway (static paths, not student ids)
         named = await gateway.patch(
-            "/api/v1/students/me/profile", json={"display_name": "Fleet Student"}, headers=student["headers"]
+            "/api/v1/students/me/profile", json={"display_name": "Fleet Student"}, headers=student.headers
         )
         assert named.status_code == 200, named.text
-        board = await gateway.get("/api/v1/students/leaderboard", headers=student["headers"])
+        board = await gateway.get("/api/v1/students/leaderboard", headers=student.headers)
         assert board.status_code == 200, board.text
         assert [(i["rank"], i["name"], i["xp"], i["you"]) for i in board.json()["items"]] == [
             (1, "Fleet Student", 200, True)
         ]
-        assert board.json()["tutor_id"] == tutor["id"]
+        assert board.json()["tutor_id"] == tutor.id
         tutors_board = await gateway.get(
-            "/api/v1/students/leaderboard", params={"period": "all_time"}, headers=tutor["headers"]
+            "/api/v1/students/leaderboard", params={"period": "all_time"}, headers=tutor.headers
         )
-        assert [i["student_id"] for i in tutors_board.json()["items"]] == [student["id"]]
-        advice = await gateway.get("/api/v1/students/me/recommendations", headers=student["headers"])
+        assert [i["student_id"] for i in tutors_board.json()["items"]] == [student.id]
+        advice = await gateway.get("/api/v1/students/me/recommendations", headers=student.headers)
         assert advice.status_code == 200 and isinstance(advice.json()["items"], list), advice.text
