@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from services.telegram_bot.api import UserSession
 from services.telegram_bot.handlers.tutor_lessons import parse_date, parse_time
 from services.telegram_bot.tests.conftest import BotRunner, new_user
+from shared.testing.events import eventually
 from shared.testing.fake_telegram import Call, FakeTelegram, FakeUser
 from shared.testing.fleet import TestFleet
 
@@ -187,3 +188,148 @@ def test_typed_dates_and_times() -> None:
     assert parse_date("32.13", today) is None and parse_date("завтра", today) is None
     assert parse_time("9:05") is not None and parse_time("23:59") is not None
     assert parse_time("25:99") is None and parse_time("24:00") is None and parse_time("1830") is None
+
+
+# --- cancel, reschedule, missed, an overlap -----------------------------------------------------------
+
+
+async def lesson_at(bot: BotRunner, session: UserSession, starts: datetime, subject: str = "Физика") -> dict[str, Any]:
+    """A lesson of the tutor's only student, scheduled through the API."""
+    api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+    [student] = (await api.get(session, "/api/v1/users/students"))["items"]
+    body = {"student_id": student["id"], "starts_at": starts.isoformat(), "duration_minutes": 60, "subject": subject}
+    return await api.post(session, "/api/v1/lessons", body)  # type: ignore[no-any-return]
+
+
+async def test_cancel_excused_is_free_and_chargeable_is_charged_once(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, _, menu, session = await tutor_with_student(telegram, bot)
+    api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+    [student] = (await api.get(session, "/api/v1/users/students"))["items"]
+    sid = student["id"]
+    await api.call(
+        session, "PUT", f"/api/v1/payments/prices/students/{sid}", json_body={"amount": 100_000, "currency": "RUB"}
+    )
+    top_up = {"student_id": sid, "amount": 1_000_000, "currency": "RUB", "method": "cash"}
+    await api.post(session, "/api/v1/payments/top-ups", top_up, key=api.new_key())
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    charged = await lesson_at(bot, session, now + timedelta(days=2), "Химия")
+    excused = await lesson_at(bot, session, now + timedelta(days=3), "Физика")
+
+    async def covered_until() -> datetime | None:
+        balance = await api.get(session, f"/api/v1/payments/balances/{sid}")
+        return datetime.fromisoformat(balance["covered_until"]) if balance["covered_until"] else None
+
+    async def covers(lesson: dict[str, Any] | None) -> bool:
+        """payment-service's runway ends at this lesson: it has seen the schedule change."""
+        expected = datetime.fromisoformat(lesson["starts_at"]) if lesson else None
+        return await covered_until() == expected
+
+    await eventually(lambda: covers(excused), what="both lessons known to payment-service")
+
+    # excused, with a typed reason: free
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "sched:week"), "Ближайшие 7 дней")
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, card, f"lesson:open:{excused['id']}"), "Статус")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Отменить урок"), "Уважительная")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Уважительная"), "Причина отмены")
+    assert ask.button("Пропустить") and ask.button("Отмена")
+    done = await said(telegram, tutor, lambda: telegram.send_text(tutor, "Болеет"), "отменён")
+    assert "без оплаты" in done.text and "Petya" in done.text
+    cancelled = await api.get(session, f"/api/v1/lessons/{excused['id']}")
+    assert (cancelled["status"], cancelled["chargeable"], cancelled["cancel_reason"]) == ("cancelled", False, "Болеет")
+    await eventually(lambda: covers(charged), what="the excused cancellation seen by payment-service")
+    balance = await api.get(session, f"/api/v1/payments/balances/{sid}")
+    assert balance["balance"] == 1_000_000  # nothing charged for it
+
+    # chargeable, reason skipped: charged the lesson's price, once
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, done, "sched:week"), "Ближайшие 7 дней")
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, card, f"lesson:open:{charged['id']}"), "Статус")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Отменить урок"), "Платная")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Платная"), "Причина отмены")
+    done = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Пропустить"), "отменён")
+    assert "отмена платная" in done.text
+    cancelled = await api.get(session, f"/api/v1/lessons/{charged['id']}")
+    assert (cancelled["status"], cancelled["chargeable"], cancelled["cancel_reason"]) == ("cancelled", True, None)
+    await eventually(lambda: covers(None), what="the chargeable cancellation seen by payment-service")
+    statement = (await api.get(session, f"/api/v1/payments/statements/{sid}"))["items"]
+    charges = [e for e in statement if e["kind"] != "top_up"]
+    assert [(e["kind"], e["amount"], e["lesson_id"]) for e in charges] == [
+        ("late_cancel_charge", -100_000, charged["id"])
+    ]
+    assert (await api.get(session, f"/api/v1/payments/balances/{sid}"))["balance"] == 900_000
+
+    # the old buttons do not cancel (or charge) again
+    refused = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Отменить урок"), "нельзя изменить")
+    assert "отменён" in refused.text
+    expired = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Пропустить"), "устарел")
+    assert "устарел" in expired.text
+
+
+async def test_reschedule_in_the_tutors_zone_and_mark_missed(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, _, _, session = await tutor_with_student(telegram, bot)
+    api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+    await api.call(session, "PATCH", "/api/v1/users/me", json_body={"timezone": "Asia/Vladivostok"})
+    menu = await said(telegram, tutor, lambda: telegram.send_text(tutor, "/start"), "lesson:new")
+    vladivostok = ZoneInfo("Asia/Vladivostok")
+    today = datetime.now(vladivostok).date()
+    first = await lesson_at(bot, session, datetime(today.year, today.month, today.day, 8, 0, tzinfo=vladivostok))
+    tomorrow = today + timedelta(days=1)
+    second = await lesson_at(
+        bot, session, datetime(tomorrow.year, tomorrow.month, tomorrow.day, 12, 0, tzinfo=vladivostok), "Химия"
+    )
+
+    week = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "sched:week"), "Ближайшие 7 дней")
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, week, f"lesson:open:{first['id']}"), "Статус")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Перенести"), "На какой день")
+    target = today + timedelta(days=3)
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, f"{target:%d.%m}"), "ЧЧ:ММ")
+    again = await said(telegram, tutor, lambda: telegram.send_text(tutor, "7 вечера"), "Не понял время")
+    assert again.button("Отмена")
+    moved = await said(telegram, tutor, lambda: telegram.send_text(tutor, "10:15"), "перенесён")
+    assert f"{target:%d.%m} 10:15" in moved.text and "Petya" in moved.text  # the tutor's own clock
+    now = await api.get(session, f"/api/v1/lessons/{first['id']}")
+    starts = datetime.fromisoformat(now["starts_at"]).astimezone(vladivostok)
+    assert (starts.date(), starts.strftime("%H:%M"), now["status"]) == (target, "10:15", "scheduled")
+    assert now["duration_minutes"] == 60
+
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, moved, "sched:week"), "Ближайшие 7 дней")
+    card = await said(telegram, tutor, lambda: telegram.press(tutor, card, f"lesson:open:{second['id']}"), "Статус")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Пропуск"), "как пропуск?")
+    done = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Да, пропуск"), "отмечен как пропуск")
+    assert "Petya" in done.text
+    assert (await api.get(session, f"/api/v1/lessons/{second['id']}"))["status"] == "missed"
+
+
+async def test_an_overlap_names_the_lesson_in_the_way_and_another_time_succeeds(
+    fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
+) -> None:
+    tutor, _, menu, session = await tutor_with_student(telegram, bot)
+    tomorrow = datetime.now(MOSCOW).date() + timedelta(days=1)
+    taken = await lesson_at(bot, session, datetime(tomorrow.year, tomorrow.month, tomorrow.day, 18, 0, tzinfo=MOSCOW))
+
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "lesson:new"), "Кому")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Petya"), "ДД.ММ")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Завтра"), "ЧЧ:ММ")
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "18:30"), "60 мин")
+    ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "60 мин"), "Предмет")
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "Математика"), "Проверьте урок")
+    refused = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Один раз"), "занято")
+    assert f"{tomorrow:%d.%m} 18:00–19:00" in refused.text and "Физика" in refused.text and "Petya" in refused.text
+    assert "ЧЧ:ММ" in refused.text and refused.button("Отмена")  # asked for another time
+
+    # duration and subject are kept: straight back to the check
+    ask = await said(telegram, tutor, lambda: telegram.send_text(tutor, "19:00"), "Проверьте урок")
+    assert "19:00" in ask.text and "Математика" in ask.text
+    done = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Один раз"), "Урок назначен")
+    assert "19:00" in done.text
+    lessons = sorted(await tutors_lessons(bot, session), key=lambda x: x["starts_at"])
+    assert [x["id"] for x in lessons][0] == taken["id"]
+    assert [
+        (x["subject"], datetime.fromisoformat(x["starts_at"]).astimezone(MOSCOW).strftime("%H:%M")) for x in lessons
+    ] == [
+        ("Физика", "18:00"),
+        ("Математика", "19:00"),
+    ]
