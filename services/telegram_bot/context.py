@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from services.telegram_bot.api import MicroserviceClient, SessionStore
+from services.telegram_bot.integrations import StudentServiceIntegration
 from services.telegram_bot.settings import BotSettings
 from services.telegram_bot.state import ConversationStore
 from shared.clock import Clock
@@ -28,6 +29,10 @@ class Bot:
     offline: OfflineStore | None = None
     telegram: TelegramBot | None = None  # PTB's client, for sends outside an update (replays, notifications)
     username: str = "RepitBot"  # the bot's @username, from getMe at start-up (deep links)
+    students: StudentServiceIntegration = field(init=False)  # student-service's game layer, over ``api``
+
+    def __post_init__(self) -> None:
+        self.students = StudentServiceIntegration(self.api)
 
 
 def of(context: Any) -> Bot:
