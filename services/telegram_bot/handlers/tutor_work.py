@@ -268,6 +268,20 @@ async def homework_new(update: Update, context: Context, who: Caller) -> None:
     await answer(update, who.t("tw_hw_pick_student"), rows)
 
 
+async def take_student(
+    update: Update, who: Caller, conversation: Conversation, button: list[str] | None, next_step: str, ask: str
+) -> None:
+    """A flow's "which student" step: one of the tutor's students by button (``s:<id>``), else asked again."""
+    students = names_of(await students_of(who))
+    if not button or button[0] != "s" or button[1] not in students:
+        await answer(update, who.t("tw_pick_with_buttons"))
+        return
+    conversation.data.update(student_id=button[1], student=students[button[1]])
+    conversation.step = next_step
+    await who.bot.conversations.save(who.chat_id, conversation)
+    await answer(update, who.t(ask, student=conversation.data["student"]), [cancel_row(who)])
+
+
 def due_buttons(who: Caller) -> list[list[Button]]:
     today = today_of(who)
     days = [today + timedelta(days=n) for n in range(1, DUE_DAYS + 1)]
@@ -281,14 +295,7 @@ async def homework_step(update: Update, context: Context, who: Caller, conversat
     button = pressed(update)
     typed = (update.message.text or "").strip() if update.message and button is None else None
     if conversation.step == "student":
-        students = names_of(await students_of(who))
-        if not button or button[0] != "s" or button[1] not in students:
-            await answer(update, who.t("tw_pick_with_buttons"))
-            return
-        data.update(student_id=button[1], student=students[button[1]])
-        conversation.step = "title"
-        await store.save(who.chat_id, conversation)
-        await answer(update, who.t("tw_hw_ask_title", student=data["student"]), [cancel_row(who)])
+        await take_student(update, who, conversation, button, "title", "tw_hw_ask_title")
     elif conversation.step == "title":
         if not typed or len(typed) > 300:
             await answer(update, who.t("tw_hw_title_invalid"), [cancel_row(who)])
@@ -473,14 +480,7 @@ async def payment_step(update: Update, context: Context, who: Caller, conversati
     button = pressed(update)
     typed = (update.message.text or "").strip() if update.message and button is None else None
     if conversation.step == "student":
-        students = names_of(await students_of(who))
-        if not button or button[0] != "s" or button[1] not in students:
-            await answer(update, who.t("tw_pick_with_buttons"))
-            return
-        data.update(student_id=button[1], student=students[button[1]])
-        conversation.step = "amount"
-        await store.save(who.chat_id, conversation)
-        await answer(update, who.t("tw_pay_ask_amount", student=data["student"]), [cancel_row(who)])
+        await take_student(update, who, conversation, button, "amount", "tw_pay_ask_amount")
     elif conversation.step == "amount":
         amount = parse_rubles(typed or "")
         if amount is None:
