@@ -310,6 +310,10 @@ MESSAGES.update(
             "en": "The notes are too long (at most 5,000 characters). Please shorten them.",
         },
         "tl_completed": {"ru": "✅ Урок проведён: {when}, {student}.", "en": "✅ Lesson completed: {when}, {student}."},
+        "tl_queued_complete": {
+            "ru": "проведение урока {when}, {student}",
+            "en": "completing the lesson {when}, {student}",
+        },
         "tl_marked_missed": {
             "ru": "🚫 Урок {when} ({student}) отмечен как пропуск; он будет оплачен.",
             "en": "🚫 Lesson {when} ({student}) marked as missed; it is chargeable.",

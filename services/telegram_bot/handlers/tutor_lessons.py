@@ -569,11 +569,36 @@ async def _done_step(update: Update, context: Context, who: Caller, conversation
             await _ask(update, who, conversation, who.t("tl_bad_notes"))
             return
         body = {"attendance": data["attendance"], "grade": data["grade"], "mastery": data["mastery"], "notes": notes}
-        await _send(update, who, conversation, "POST", f"{path}/complete", {k: v for k, v in body.items() if v})
+        await _complete(update, who, conversation, f"{path}/complete", {k: v for k, v in body.items() if v})
     elif step == "send":
         await _retry(update, who, conversation)
     else:
         await _ask(update, who, conversation, who.t("tl_press_buttons"))
+
+
+async def _complete(update: Update, who: Caller, conversation: Conversation, path: str, body: dict[str, Any]) -> None:
+    """The completion through the offline queue with the flow's Idempotency-Key: sent now when the fleet
+    answers; while it does not, kept (the tutor told so, the flow over) and sent once later by the
+    replay, which tells the tutor "sent" or why it was refused (payment-service charges it once)."""
+    from services.telegram_bot import fallback  # only this write of the module is queued
+
+    if who.bot.offline is None:  # before start-up: no queue, sent as the other writes ("Try again")
+        await _send(update, who, conversation, "POST", path, body)
+        return
+    data = conversation.data
+    what = who.t("tl_queued_complete", when=who.when(data["starts_at"]), student=data["student"])
+    try:
+        result = await fallback.queue_or_send(
+            who, "lesson.complete", what, "POST", path, json_body=body, key=data["key"]
+        )
+    except fallback.Queued:
+        await who.bot.conversations.end(who.chat_id)
+        return
+    except ApiError:
+        await who.bot.conversations.end(who.chat_id)
+        raise
+    await who.bot.conversations.end(who.chat_id)
+    await _done(update, who, data, DONE, result)
 
 
 @flow(CANCEL)
