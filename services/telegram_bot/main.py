@@ -39,7 +39,7 @@ async def run(settings: BotSettings, stop: asyncio.Event | None = None, ready: a
     app = build_application(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals = []
+    signals: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows, not off the main thread
             loop.add_signal_handler(sig, stop.set)

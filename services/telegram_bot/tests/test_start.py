@@ -3,10 +3,12 @@ per-role command menus, and a bad invite (the real bot, the fake Bot API, the re
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from telegram.constants import BotCommandScopeType
 
 from services.telegram_bot.tests.conftest import BotRunner, new_user
-from shared.testing.fake_telegram import FakeTelegram
+from shared.testing.fake_telegram import Call, FakeTelegram, FakeUser
 from shared.testing.fleet import TestFleet
 
 
@@ -53,3 +55,65 @@ async def test_a_button_before_start_asks_to_start(telegram: FakeTelegram, bot: 
     await telegram.send_text(nobody, "hello")
     hint = await telegram.wait_for("sendMessage", chat_id=nobody.id)
     assert "/start" in hint.text
+
+
+async def test_help_and_command_menus_per_role(fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner) -> None:
+    async def help_of(user: FakeUser) -> Call:
+        mark = telegram.mark()
+        await telegram.send_text(user, "/help")
+        return await telegram.wait_for("sendMessage", chat_id=user.id, after=mark)
+
+    def commands_of(user: FakeUser) -> Awaitable[Call]:
+        return telegram.wait_for("setMyCommands", where=lambda c: c.params["scope"].get("chat_id") == user.id)
+
+    tutor = new_user(telegram, "Irina", language_code="ru")
+    await telegram.send_text(tutor, "/start")
+    await telegram.wait_for("sendMessage", chat_id=tutor.id)
+    tutor_help = await help_of(tutor)
+    assert "/invite — пригласить ученика" in tutor_help.text and "/homework" not in tutor_help.text
+    assert tutor_help.button("Меню")["callback_data"] == "menu:main"
+    mark = telegram.mark()
+    await telegram.press(tutor, tutor_help, "Меню")
+    menu = await telegram.wait_for("sendMessage", chat_id=tutor.id, after=mark)
+    assert menu.button("Назначить урок")  # Menu under the help leads to the role's main menu
+
+    session = await bot.app.bot_data["repitbot"].sessions.get(tutor.id)  # type: ignore[union-attr]
+    api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+    student = new_user(telegram, "Petya", language_code="en")
+    await telegram.send_text(
+        student, f"/start {(await api.post(session, '/api/v1/users/invites', {'role': 'student'}))['code']}"
+    )
+    await telegram.wait_for("sendMessage", chat_id=student.id)
+    student_commands = await commands_of(student)
+    assert student_commands.params["scope"]["type"] == BotCommandScopeType.CHAT
+    assert [(c["command"], c["description"]) for c in student_commands.params["commands"]] == [
+        ("menu", "Main menu"),
+        ("schedule", "Schedule"),
+        ("homework", "Homework"),
+        ("progress", "My progress"),
+        ("help", "Help"),
+        ("cancel", "Cancel the current action"),
+    ]
+    student_help = await help_of(student)
+    assert "/homework — my homework" in student_help.text and "/invite" not in student_help.text
+    assert student_help.button("Menu")["callback_data"] == "menu:main"
+
+    (petya,) = (await api.get(session, "/api/v1/users/students"))["items"]
+    invite = await api.post(session, "/api/v1/users/invites", {"role": "parent", "student_id": petya["id"]})
+    parent = new_user(telegram, "Maria", language_code="en")
+    await telegram.send_text(parent, f"/start {invite['code']}")
+    await telegram.wait_for("sendMessage", chat_id=parent.id)
+    parent_commands = await commands_of(parent)
+    assert parent_commands.params["scope"]["type"] == BotCommandScopeType.CHAT
+    assert [(c["command"], c["description"]) for c in parent_commands.params["commands"]] == [
+        ("menu", "Main menu"),
+        ("children", "My children"),
+        ("help", "Help"),
+        ("cancel", "Cancel the current action"),
+    ]
+    parent_help = await help_of(parent)
+    assert "/children — my children" in parent_help.text and "/homework" not in parent_help.text
+    mark = telegram.mark()
+    await telegram.press(parent, parent_help, "Menu")
+    parent_menu = await telegram.wait_for("sendMessage", chat_id=parent.id, after=mark)
+    assert parent_menu.button("Children") and "Main menu" in parent_menu.text
