@@ -28,6 +28,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "✅ Работа по заданию «{title}» сдана. Репетитор получит уведомление.",
         "en": "✅ Your work for “{title}” is handed in. Your tutor will be notified.",
     },
+    "st_hw_file_what": {"ru": "файл {name} к заданию {title}", "en": "the file {name} for {title}"},
     "st_hw_need_work": {
         "ru": "Пришлите ответом на карточку задания текст, фото или файл (PDF, DOCX, изображение).",
         "en": "Reply to the homework card with text, a photo or a file (PDF, DOCX, an image).",
@@ -162,6 +163,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Paid: {top_ups}, charged for lessons: {charges}, balance at the month's end: {closing}",
     },
     "par_report_no_money": {"ru": "Движений по балансу в этом месяце не было.", "en": "No payments this month."},
+    "par_btn_week": {"ru": "🗓 Итоги недели", "en": "🗓 Weekly summary"},
+    "par_week": {"ru": "🗓 {name}: итоги недели {start}–{end}", "en": "🗓 {name}: the week {start}–{end}"},
+    "par_week_lessons": {
+        "ru": "\nУроки: проведено {held}, пропущено {missed}, отменено {cancelled}",
+        "en": "\nLessons: {held} held, {missed} missed, {cancelled} cancelled",
+    },
+    "par_week_row": {"ru": "• {when} {subject}: {result}", "en": "• {when} {subject}: {result}"},
+    "par_week_grade": {"ru": "оценка {grade}", "en": "grade {grade}"},
+    "par_week_late": {"ru": "опоздал(а)", "en": "late"},
+    "par_week_held": {"ru": "проведён", "en": "held"},
+    "par_week_missed": {"ru": "пропуск", "en": "missed"},
+    "par_week_cancelled": {"ru": "отменён", "en": "cancelled"},
+    "par_week_not_marked": {"ru": "ещё не отмечен", "en": "not marked yet"},
+    "par_week_homework": {
+        "ru": "\nДомашние задания: сдано {submitted}, проверено {graded}",
+        "en": "\nHomework: {submitted} handed in, {graded} graded",
+    },
+    "par_week_hw_row": {"ru": "• {title}: {result}", "en": "• {title}: {result}"},
+    "par_week_hw_handed": {"ru": "сдано {date}", "en": "handed in {date}"},
+    "par_week_hw_waiting": {"ru": "ждёт проверки", "en": "awaiting review"},
+    "par_week_hw_returned": {"ru": "на доработке", "en": "returned for rework"},
+    "par_week_money": {
+        "ru": "\nОплачено: {top_ups}, списано за уроки: {charges}, баланс: {balance}",
+        "en": "\nPaid: {top_ups}, charged for lessons: {charges}, balance: {balance}",
+    },
+    "par_week_rates": {
+        "ru": "Посещаемость: {attendance}, выполнение заданий: {completion}, тем освоено: {mastered}",
+        "en": "Attendance: {attendance}, homework completion: {completion}, topics mastered: {mastered}",
+    },
     # --- messages to the tutor ---------------------------------------------------------------------
     "msg_no_tutor": {
         "ru": "Не нашёл вашего репетитора. Попросите его прислать приглашение.",

@@ -1,5 +1,5 @@
 """The parent's screens: their children (several are possible), and per child the schedule, balance,
-homework status, attendance and homework completion, and a monthly report.
+homework status, attendance and homework completion, a monthly report and a weekly summary.
 
 A parent's children come from user-service's ``GET /api/v1/users/me/contacts`` (relation ``child``);
 every per-child call is checked again by the service that answers it (another family's child → 404).
@@ -8,7 +8,7 @@ every per-child call is checked again by the service that answers it (another fa
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from telegram import Update
@@ -19,6 +19,10 @@ from services.telegram_bot.handlers.student import balance_text, for_family
 
 SCHEDULE_DAYS = 14
 RATES_DAYS = 30
+WEEK_DAYS = 7
+MAX_SUBMISSION_READS = 20  # hand-in dates are read per assignment: the most recent ones only
+LESSON_CHARGES = ("lesson_charge", "late_cancel_charge", "no_show_charge")
+MASTERY = ("not_learned", "learned", "mastered")
 
 
 async def children_of(who: Caller) -> list[dict[str, Any]]:
@@ -47,7 +51,7 @@ def child_menu(who: Caller, child_id: str) -> list[list[tuple[str, str]]]:
     return [
         [(who.t("par_btn_schedule"), f"child:sched:{child_id}"), (who.t("par_btn_balance"), f"child:bal:{child_id}")],
         [(who.t("par_btn_homework"), f"child:hw:{child_id}"), (who.t("par_btn_rates"), f"child:rates:{child_id}")],
-        [(who.t("par_btn_report"), f"child:report:{child_id}")],
+        [(who.t("par_btn_week"), f"child:week:{child_id}"), (who.t("par_btn_report"), f"child:report:{child_id}")],
         [(who.t("btn_back"), "children:list")],
     ]
 
@@ -140,6 +144,108 @@ async def child_screen(update: Update, context: Context, who: Caller) -> None:
         await answer(update, text, child_menu(who, child_id))
     elif what == "report":
         await answer(update, await monthly_report(who, child_id, name), child_menu(who, child_id))
+    elif what == "week":
+        await answer(update, await weekly_summary(who, child_id, name), child_menu(who, child_id))
+
+
+def _since(moment: str | None, start: datetime) -> bool:
+    return moment is not None and datetime.fromisoformat(moment) >= start
+
+
+async def weekly_summary(who: Caller, child_id: str, name: str) -> str:
+    """The last 7 days (today and the 6 before, in the parent's zone): each lesson with its grade and
+    mastery, homework handed in or graded with grades, money in and out, and analytics' counts."""
+    api = who.bot.api
+    now = who.bot.clock.now()
+    today = who.local(now).date()
+    first = today - timedelta(days=WEEK_DAYS - 1)
+    start = datetime.combine(first, time(), who.zone)
+    none = who.t("par_no_data")
+    lines = [who.t("par_week", name=name, start=f"{first:%d.%m}", end=f"{today:%d.%m}")]
+
+    page = await api.get(
+        who.user,
+        "/api/v1/lessons",
+        student_id=child_id,
+        limit=200,
+        **{"from": start.isoformat(), "to": now.isoformat()},
+    )
+    lessons = sorted(page["items"], key=lambda x: x["starts_at"])
+    counts = Counter(x["status"] for x in lessons)
+    lines.append(
+        who.t("par_week_lessons", held=counts["completed"], missed=counts["missed"], cancelled=counts["cancelled"])
+    )
+    for lesson in lessons:
+        if lesson["status"] == "completed":
+            parts = [who.t("par_week_late")] if lesson.get("attendance") == "late" else []
+            if lesson.get("grade"):
+                parts.append(who.t("par_week_grade", grade=lesson["grade"]))
+            if lesson.get("mastery") in MASTERY:
+                parts.append(who.t(f"tl_mastery_{lesson['mastery']}"))
+            result = ", ".join(parts) or who.t("par_week_held")
+        elif lesson["status"] in ("missed", "cancelled"):
+            result = who.t(f"par_week_{lesson['status']}")
+        else:  # today's, not marked yet
+            result = who.t("par_week_not_marked")
+        lines.append(
+            who.t("par_week_row", when=who.when(lesson["starts_at"]), subject=lesson["subject"], result=result)
+        )
+
+    homework = (await api.get(who.user, "/api/v1/homework", student_id=child_id, limit=200))["items"]
+    handed = [h for h in homework if h["status"] in ("submitted", "graded", "returned")]
+    handed.sort(key=lambda h: h["created_at"], reverse=True)
+    handed_in: dict[str, str] = {}  # homework id → the latest hand-in this week
+    for item in handed[:MAX_SUBMISSION_READS]:
+        submissions = (await api.get(who.user, f"/api/v1/homework/{item['id']}/submissions"))["items"]
+        recent = [s["submitted_at"] for s in submissions if _since(s["submitted_at"], start)]
+        if recent:
+            handed_in[item["id"]] = max(recent)
+    graded = [h for h in homework if h["status"] == "graded" and _since(h.get("graded_at"), start)]
+    lines.append(who.t("par_week_homework", submitted=len(handed_in), graded=len(graded)))
+    for item in homework:
+        if item["id"] not in handed_in and item not in graded:
+            continue
+        if item in graded:
+            result = who.t("par_week_grade", grade=item["grade"])
+        elif item["status"] == "returned":
+            result = who.t("par_week_hw_returned")
+        else:
+            result = who.t("par_week_hw_waiting")
+        if item["id"] in handed_in:
+            result = (
+                who.t("par_week_hw_handed", date=who.local(handed_in[item["id"]]).strftime("%d.%m")) + ", " + result
+            )
+        lines.append(who.t("par_week_hw_row", title=item["title"], result=result))
+
+    statement = (await api.get(who.user, f"/api/v1/payments/statements/{child_id}", limit=200))["items"]
+    week = [e for e in statement if _since(e["created_at"], start)]
+    balance = await api.get(who.user, f"/api/v1/payments/balances/{child_id}")
+    currency = balance["currency"]
+    lines.append(
+        who.t(
+            "par_week_money",
+            top_ups=money(sum(e["amount"] for e in week if e["kind"] == "top_up"), currency),
+            charges=money(-sum(e["amount"] for e in week if e["kind"] in LESSON_CHARGES), currency),
+            balance=money(balance["balance"], currency),
+        )
+    )
+
+    progress = await api.get(
+        who.user,
+        f"/api/v1/analytics/students/{child_id}/progress",
+        **{"from": first.isoformat(), "to": today.isoformat()},
+    )
+    rows = progress["items"]
+    held, missed = _sum(rows, "lessons_held"), _sum(rows, "lessons_missed")
+    lines.append(
+        who.t(
+            "par_week_rates",
+            attendance=_percent(who, held, held + missed) if held + missed else none,
+            completion=_percent(who, _sum(rows, "homework_completed"), _sum(rows, "homework_assigned")),
+            mastered=_sum(rows, "topics_mastered"),
+        )
+    )
+    return "\n".join(lines)
 
 
 async def monthly_report(who: Caller, child_id: str, name: str) -> str:
@@ -190,5 +296,7 @@ async def monthly_report(who: Caller, child_id: str, name: str) -> str:
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CallbackQueryHandler(children_list, pattern=r"^children:list$"), group=-1)
-    app.add_handler(CallbackQueryHandler(child_screen, pattern=r"^child:(open|sched|bal|hw|rates|report):"), group=-1)
+    app.add_handler(
+        CallbackQueryHandler(child_screen, pattern=r"^child:(open|sched|bal|hw|rates|report|week):"), group=-1
+    )
     app.add_handler(CommandHandler("children", children_list), group=-1)
