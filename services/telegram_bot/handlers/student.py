@@ -2,7 +2,11 @@
 
 A homework card asks for the work by reply (``expect_reply(..., "hw_submit")``): a text, a document or a
 photo replying to it is handed in through :func:`submit_homework`, the one place the submission's API
-calls live (so the offline queue can replay them).
+calls live. They go through the offline queue (fallback.Outbox): sent at once when the fleet answers;
+while it does not, kept, the student told so, and sent later exactly once (their Idempotency-Keys fixed).
+
+Progress and tips are student-service's game layer: ``bot.students`` (integrations.StudentServiceIntegration)
+fetches them and builds their texts.
 
 ``hw:list`` and ``mat:list`` are in the tutor's menu too; tutor_work answers those for tutors. This
 module's handlers sit in group -1, act only for students and parents, and then stop the update, so a
@@ -14,12 +18,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from math import isqrt
 from typing import Any
 
 from telegram import Message, Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler
 
+from services.telegram_bot import fallback
 from services.telegram_bot.api import ApiError
 from services.telegram_bot.handlers.common import (
     Caller,
@@ -33,12 +37,13 @@ from services.telegram_bot.handlers.common import (
 )
 from services.telegram_bot.handlers.flows import reply
 from services.telegram_bot.i18n import has
+from services.telegram_bot.integrations import progress_text, tip_text
+from services.telegram_bot.offline import QueuedWrite, ref
 
 FAMILY = ("student", "parent")
 HOMEWORK_SHOWN = 10
 MATERIALS_SHOWN = 20
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
-XP_BAR_CELLS = 10
 
 FamilyHandler = Callable[[Update, Context, Caller], Awaitable[None]]
 
@@ -80,28 +85,52 @@ class WorkFile:
 
 
 async def submit_homework(
-    who: Caller, homework_id: str, text: str | None = None, file: WorkFile | None = None, key: str | None = None
+    who: Caller,
+    homework_id: str,
+    text: str | None = None,
+    file: WorkFile | None = None,
+    key: str | None = None,
+    title: str = "",
 ) -> dict[str, Any]:
     """Hand in homework as the student: upload the file (if any) to material-service for this homework,
-    then submit with its id. ``key`` (an Idempotency-Key) makes both calls safe to send again."""
+    then submit with its id. ``key`` (an Idempotency-Key; the upload's is derived from it) makes both
+    calls safe to send again. While the fleet is down both are queued, the submission waiting for the
+    upload's answer (its material id), and :class:`fallback.Queued` is raised after telling the student
+    ("saved: <title>"); the replay later tells them "sent" or why not."""
     api = who.bot.api
     key = key or api.new_key()
-    material_ids: list[str] = []
+    path = f"/api/v1/homework/{homework_id}/submissions"
+    upload: dict[str, Any] = {}
     if file is not None:
-        material = await api.call(
-            who.user,
-            "POST",
-            "/api/v1/materials",
-            files={"file": (file.name, file.content, file.content_type)},
-            data={"title": file.name[:200] or "homework", "homework_id": homework_id},
-            idempotency_key=f"{key}:file",
-        )
-        material_ids.append(str(material["id"]))
-    body: dict[str, Any] = {"material_ids": material_ids}
+        upload = {
+            "files": {"file": (file.name, file.content, file.content_type)},
+            "form": {"title": file.name[:200] or "homework", "homework_id": homework_id},
+        }
+    body: dict[str, Any] = {"material_ids": []}
     if text:
         body["text"] = text
-    submission: dict[str, Any] = await api.post(who.user, f"/api/v1/homework/{homework_id}/submissions", body, key=key)
-    return submission
+    if who.bot.offline is None:  # before start-up (no queue): the calls directly
+        if upload:
+            material = await api.call(
+                who.user,
+                "POST",
+                "/api/v1/materials",
+                files=upload["files"],
+                data=upload["form"],
+                idempotency_key=f"{key}:file",
+            )
+            body["material_ids"] = [str(material["id"])]
+        direct: dict[str, Any] = await api.post(who.user, path, body, key=key)
+        return direct
+    outbox = fallback.Outbox(who)
+    needs: list[QueuedWrite] = []
+    if upload:
+        what = who.t("st_hw_file_what", name=file.name if file else "", title=title)
+        needs.append(await outbox.add("homework.file", what, "POST", "/api/v1/materials", **upload, key=f"{key}:file"))
+        body["material_ids"] = [ref(needs[0])]  # the upload's material id, filled in when it is sent
+    await outbox.add("homework.submit", title or homework_id, "POST", path, json_body=body, key=key, depends_on=needs)
+    *_, submission = await outbox.send()
+    return dict(submission)
 
 
 def status_text(who: Caller, status: str) -> str:
@@ -180,8 +209,11 @@ async def hand_in(update: Update, context: Context, who: Caller, target: dict[st
     if file is None and not (text and text.strip()):
         await answer(update, who.t("st_hw_need_work"))
         return
+    work = file if isinstance(file, WorkFile) else None
     try:
-        await submit_homework(who, target["homework_id"], text=text, file=file if isinstance(file, WorkFile) else None)
+        await submit_homework(who, target["homework_id"], text=text, file=work, title=target.get("title", ""))
+    except fallback.Queued:  # kept offline; the student was told, and will be again once it is sent
+        return
     except ApiError as refused:
         if refused.status == 415:
             await answer(update, who.t("st_hw_bad_file"))
@@ -223,73 +255,13 @@ async def my_balance(update: Update, context: Context, who: Caller) -> None:
 # --- progress ------------------------------------------------------------------------------------
 
 
-def level_floor(level: int) -> int:
-    """Total XP at which ``level`` starts (student-service's formula, DESIGN.md §6)."""
-    n = max(level - 1, 0)
-    return isqrt(10_000 * n**3)
-
-
-def xp_bar(xp: int, level: int, next_level_xp: int) -> str:
-    start = level_floor(level)
-    span = max(next_level_xp - start, 1)
-    filled = min(XP_BAR_CELLS, max(0, (xp - start) * XP_BAR_CELLS // span))
-    return "▰" * filled + "▱" * (XP_BAR_CELLS - filled)
-
-
-def achievement_name(who: Caller, code: str, fallback: str | None = None) -> str:
-    key = f"st_ach_{code}"
-    return who.t(key) if has(key) else (fallback or code)
-
-
-def progress_text(who: Caller, data: dict[str, Any]) -> str:
-    profile = data["profile"]
-    lines = [
-        who.t(
-            "st_progress",
-            level=profile["level"],
-            bar=xp_bar(profile["xp"], profile["level"], profile["next_level_xp"]),
-            xp=profile["xp"],
-            next_xp=profile["next_level_xp"],
-            streak=profile["current_streak"],
-            longest=profile["longest_streak"],
-        ),
-        "",
-    ]
-    unlocked = [a for a in data.get("achievements", []) if a.get("unlocked_at")]
-    if unlocked:
-        lines.append(who.t("st_achievements"))
-        for item in unlocked:
-            rarity = who.t(f"st_rarity_{item['rarity']}") if has(f"st_rarity_{item['rarity']}") else item["rarity"]
-            lines.append(f"• {achievement_name(who, item['code'], item.get('title'))} ({rarity})")
-    else:
-        lines.append(who.t("st_no_achievements"))
-    board = data.get("leaderboard") or []
-    if board:
-        lines += ["", who.t("st_leaderboard")]
-        for entry in board:
-            row = who.t("st_leaderboard_row", rank=entry["rank"], name=entry["name"], xp=entry["xp"])
-            lines.append(f"👉 {row} ({who.t('st_you')})" if entry.get("you") else row)
-    return "\n".join(lines)
-
-
-async def fetch_progress(who: Caller) -> dict[str, Any]:
-    api = who.bot.api
-    profile = await api.get(who.user, "/api/v1/students/me/profile")
-    achievements = await api.get(who.user, "/api/v1/students/me/achievements")
-    try:
-        board = await api.get(who.user, "/api/v1/students/leaderboard", period="weekly", view="neighbours")
-    except ApiError:  # no board yet (no tutor known to the game layer): the rest still shows
-        board = {"items": []}
-    return {"profile": profile, "achievements": achievements["items"], "leaderboard": board["items"]}
-
-
 @for_family
 async def my_progress(update: Update, context: Context, who: Caller) -> None:
     if not is_student(who):
         await answer(update, who.t("not_allowed"))
         return
-    data, fetched_at = await read_view(who, "progress", lambda: fetch_progress(who))
-    await answer(update, stale_mark(who, fetched_at) + progress_text(who, data))
+    data, fetched_at = await read_view(who, "progress", lambda: who.bot.students.progress(who.user))
+    await answer(update, stale_mark(who, fetched_at) + progress_text(who.lang, data))
 
 
 # --- materials -----------------------------------------------------------------------------------
@@ -327,35 +299,16 @@ async def material_file(update: Update, context: Context, who: Caller) -> None:
 # --- recommendations -----------------------------------------------------------------------------
 
 
-def tip_text(who: Caller, item: dict[str, Any]) -> str:
-    params = item.get("params") or {}
-    code = item.get("code")
-    try:
-        if code == "homework_due_soon":
-            return who.t("st_tip_homework_due_soon", title=params["title"], hours=params["hours_left"])
-        if code == "streak_at_risk":
-            return who.t("st_tip_streak_at_risk", streak=params["current_streak"])
-        if code == "close_to_next_level":
-            return who.t("st_tip_close_to_next_level", level=params["next_level"], xp=params["xp_needed"])
-        if code == "material_for_last_topic":
-            titles = ", ".join(m["title"] for m in params["materials"])
-            return who.t("st_tip_material_for_last_topic", topic=params["topic"], title=titles)
-    except (KeyError, TypeError):
-        pass
-    return str(item.get("message") or code)  # a rule the bot does not know yet: the service's own words
-
-
 @for_family
 async def my_tips(update: Update, context: Context, who: Caller) -> None:
     if not is_student(who):
         await answer(update, who.t("not_allowed"))
         return
-    answer_ = await who.bot.api.get(who.user, "/api/v1/students/me/recommendations")
-    items = answer_["items"]
+    items = await who.bot.students.recommendations(who.user)
     if not items:
         await answer(update, who.t("st_tips_none"))
         return
-    await answer(update, "\n".join([who.t("st_tips_header"), *(f"• {tip_text(who, item)}" for item in items)]))
+    await answer(update, "\n".join([who.t("st_tips_header"), *(f"• {tip_text(who.lang, item)}" for item in items)]))
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
