@@ -4,17 +4,23 @@ bot, the fake Bot API, the real fleet)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from services.telegram_bot.api import UserSession
 from services.telegram_bot.handlers.tutor_lessons import parse_date, parse_time
-from services.telegram_bot.tests.conftest import BotRunner, new_user
+from services.telegram_bot.tests.conftest import BotRunner, bot_settings, new_user
+from services.telegram_bot.tests.test_fallback import ClockedRunner, ShiftedClock
 from shared.testing.events import eventually
 from shared.testing.fake_telegram import Call, FakeTelegram, FakeUser
 from shared.testing.fleet import TestFleet
+from shared.testing.tcp_proxy import TcpProxy
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -333,3 +339,51 @@ async def test_an_overlap_names_the_lesson_in_the_way_and_another_time_succeeds(
         ("Физика", "18:00"),
         ("Математика", "19:00"),
     ]
+
+
+@pytest.fixture
+def gateway_proxy(fleet: TestFleet) -> Iterator[TcpProxy]:
+    url = urlsplit(fleet.url("api-gateway"))
+    with TcpProxy(url.hostname or "127.0.0.1", url.port or 80) as proxy:
+        yield proxy
+
+
+async def test_try_again_after_the_fleet_was_unreachable_cancels_once(
+    fleet: TestFleet, telegram: FakeTelegram, gateway_proxy: TcpProxy, tmp_path: Path
+) -> None:
+    clock = ShiftedClock()
+    settings = bot_settings(fleet, telegram, tmp_path)
+    bot = ClockedRunner(
+        settings.model_copy(update={"gateway_url": gateway_proxy.rewrite_url(fleet.url("api-gateway"))}), clock
+    )
+    await bot.start()
+    try:
+        tutor, _, menu, session = await tutor_with_student(telegram, bot)
+        lesson = await lesson_at(bot, session, datetime.now(UTC).replace(microsecond=0) + timedelta(days=1))
+        week = await said(telegram, tutor, lambda: telegram.press(tutor, menu, "sched:week"), "Ближайшие 7 дней")
+        card = await said(telegram, tutor, lambda: telegram.press(tutor, week, f"lesson:open:{lesson['id']}"), "Статус")
+        ask = await said(telegram, tutor, lambda: telegram.press(tutor, card, "Отменить урок"), "Уважительная")
+        ask = await said(telegram, tutor, lambda: telegram.press(tutor, ask, "Уважительная"), "Причина отмены")
+
+        gateway_proxy.cut()
+        retry = await said(telegram, tutor, lambda: telegram.send_text(tutor, "Болеет"), "Повторить")
+        assert "ответы сохранены" in retry.text and retry.button("Отмена")
+        again = await said(telegram, tutor, lambda: telegram.press(tutor, retry, "Повторить"), "Повторить")
+        assert "недоступен" in again.text
+
+        gateway_proxy.restore()
+        clock.advance(60)  # past the client's breaker reset
+        done = await said(telegram, tutor, lambda: telegram.press(tutor, again, "Повторить"), "отменён")
+        assert "без оплаты" in done.text
+        api = bot.app.bot_data["repitbot"].api  # type: ignore[union-attr]
+        cancelled = await api.get(session, f"/api/v1/lessons/{lesson['id']}")
+        assert (cancelled["status"], cancelled["chargeable"], cancelled["cancel_reason"]) == (
+            "cancelled",
+            False,
+            "Болеет",
+        )
+        # the flow is over: the old button sends nothing again
+        expired = await said(telegram, tutor, lambda: telegram.press(tutor, again, "Повторить"), "устарел")
+        assert "устарел" in expired.text
+    finally:
+        await bot.stop()
