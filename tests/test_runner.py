@@ -15,6 +15,7 @@ import redis
 
 from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec
 from shared.runner import logs, provision, servers
+from shared.runner.__main__ import bot_line
 from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, ensure_dev_secrets
 from shared.runner.environment import bot_environment, service_environment
 from shared.runner.layout import FleetLayout
@@ -83,6 +84,13 @@ def test_with_a_telegram_token_the_bot_runs_beside_the_fleet(tmp_path: Path) -> 
     # user-service accepts exactly that secret for the bot's client credentials
     user_service = environments["user-service"]["SERVICE_ACCOUNTS"]
     assert f"telegram-bot:{bot['SERVICE_CLIENT_SECRET']}" in user_service.split(",")
+    assert "running" in bot_line(layout, environments)
+
+
+def test_without_a_token_make_run_says_how_to_get_one(tmp_path: Path) -> None:
+    layout = replace(FleetLayout.development(), secrets_dir=tmp_path / "secrets")
+    line = bot_line(layout, _environments(layout, layout.secrets_dir))
+    assert "not started" in line and "@BotFather" in line and "TELEGRAM_BOT_TOKEN" in line and "make sandbox" in line
 
 
 def test_the_test_layout_shares_nothing_with_the_developers(tmp_path: Path) -> None:

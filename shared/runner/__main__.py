@@ -35,15 +35,20 @@ def cmd_up(layout: FleetLayout, args: argparse.Namespace) -> int:
     print(f"RepitBot {layout.name} fleet is up:")
     for name, url in lifecycle.service_urls(layout).items():
         print(f"  {name:<22} {url}   (docs {url}/docs)")
-    if BOT_PROGRAM in prepared.environments:
-        print(f"  {BOT_PROGRAM:<22} running (health and metrics on http://127.0.0.1:{layout.bot_port})")
-    else:
-        print(
-            f"  {BOT_PROGRAM:<22} not started: no TELEGRAM_BOT_TOKEN. Create a bot with @BotFather in Telegram"
-            " (/newbot), put TELEGRAM_BOT_TOKEN=<its token> in .env and run `make run` again."
-        )
+    print(bot_line(layout, prepared.environments))
     print(f"  logs: {layout.log_dir}/   trail of one request: make logs CID=<correlation id>")
     return 0
+
+
+def bot_line(layout: FleetLayout, environments: dict[str, dict[str, str]]) -> str:
+    """What `make run` says about the Telegram bot: running, or how to give it a token."""
+    if BOT_PROGRAM in environments:
+        return f"  {BOT_PROGRAM:<22} running (health and metrics on http://127.0.0.1:{layout.bot_port})"
+    return (
+        f"  {BOT_PROGRAM:<22} not started: no TELEGRAM_BOT_TOKEN. Create a bot with @BotFather in Telegram"
+        " (/newbot), put TELEGRAM_BOT_TOKEN=<its token> in .env and run `make run` again"
+        " (or try it without Telegram: `make sandbox`)."
+    )
 
 
 def cmd_down(layout: FleetLayout, args: argparse.Namespace) -> int:
