@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNNER := $(BIN)/python -m shared.runner
 INSTALLED := $(VENV)/.installed
-DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server fonts-dejavu-core
+DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server fonts-dejavu-core prometheus prometheus-alertmanager
 
 .PHONY: help install deps run stop status logs migrate test lint bench sandbox create-admin lock clean
 
