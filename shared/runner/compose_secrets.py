@@ -3,9 +3,12 @@
 ``python -m shared.runner compose-secrets`` (run by ``deploy_final_microservices.sh``
 when a file is missing) writes them under ``secrets/`` (gitignored). Passwords,
 client secrets and the signing key are created once and never replaced; the
-values built from them (database, broker and Redis URLs, SERVICE_ACCOUNTS) are
-rewritten every time, so a new service is added to them. Values are random and
-carry no ``dev-`` prefix: they are fit for ``ENV=production``.
+values built from them (database, broker and Redis URLs, SERVICE_ACCOUNTS, the
+PostgreSQL exporter's DSN) are rewritten every time, so a new service is added to
+them. Values are random and carry no ``dev-`` prefix: they are fit for
+``ENV=production``. One file is left for the operator: ``telegram_bot_token`` is
+created empty (a random value would be no token at all) and never touched again,
+so the token from @BotFather put there stays.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ RABBITMQ_VHOST = "repitbot"
 
 def _random() -> str:
     return secrets.token_urlsafe(32)
+
+
+def _empty() -> bytes:
+    return b""
 
 
 def _rsa_private_key_pem() -> str:
@@ -57,10 +64,15 @@ class ComposeSecretNames:
     infrastructure = ("postgres_password", "rabbitmq_password", "rabbitmq_url", "redis_password", "redis_url")
     user_service = ("service_accounts", "jwt_private_key")
     notification_service = ("alertmanager_token",)  # Alertmanager's webhook bearer token
+    operator_filled = ("telegram_bot_token",)  # created empty: the operator puts @BotFather's token in
+    telegram_bot = ("telegram_bot_webhook_secret",)  # Telegram sends it with every webhook update
+    monitoring = ("grafana_admin_password",)
+    derived_monitoring = ("postgres_exporter_dsn",)  # the superuser's DSN, rebuilt from postgres_password
 
     @classmethod
     def all(cls, specs: tuple[ServiceSpec, ...] = FLEET) -> set[str]:
         names = set(cls.infrastructure) | set(cls.user_service) | set(cls.notification_service)
+        names |= set(cls.operator_filled) | set(cls.telegram_bot) | set(cls.monitoring) | set(cls.derived_monitoring)
         names |= {cls.client_secret(client_id) for client_id in (*(s.name for s in specs), *EXTRA_CLIENT_IDS)}
         names |= {cls.database_password(s) for s in specs if s.has_database}
         names |= {cls.database_url(s) for s in specs if s.has_database}
@@ -84,8 +96,10 @@ def write_compose_secrets(directory: Path = SECRETS_DIR, specs: tuple[ServiceSpe
     for name in ("postgres_password", "rabbitmq_password", "redis_password"):
         create_once(directory / name, _random, FILE_MODE)
     create_once(directory / "jwt_private_key", _rsa_private_key_pem, FILE_MODE)
-    for name in names.notification_service:
+    for name in (*names.notification_service, *names.telegram_bot, *names.monitoring):
         create_once(directory / name, _random, FILE_MODE)
+    for name in names.operator_filled:
+        create_once(directory / name, _empty, FILE_MODE)
     client_ids = (*(spec.name for spec in specs), *EXTRA_CLIENT_IDS)
     for client_id in client_ids:
         create_once(directory / names.client_secret(client_id), _random, FILE_MODE)
@@ -99,6 +113,10 @@ def write_compose_secrets(directory: Path = SECRETS_DIR, specs: tuple[ServiceSpe
             )
     derive("rabbitmq_url", f"amqp://{RABBITMQ_USER}:{read('rabbitmq_password')}@rabbitmq:5672/{RABBITMQ_VHOST}")
     derive("redis_url", f"redis://:{read('redis_password')}@redis:6379/0")
+    derive(
+        "postgres_exporter_dsn",
+        f"postgresql://postgres:{read('postgres_password')}@postgres:5432/postgres?sslmode=disable",
+    )
     derive(
         "service_accounts",
         ",".join(f"{client_id}:{read(names.client_secret(client_id))}" for client_id in client_ids),
