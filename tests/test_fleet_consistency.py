@@ -3,7 +3,8 @@
 The tables: ``shared/fleet.py`` (FLEET: the runner, the test fleet and migrations read it),
 ``docker-compose.microservices.yml`` (the service, its one-shot migration job, its database
 and secrets) and, once it exists, the gateway's routing. Ports, health checks and the
-settings a service cannot start without are compared between the code and compose.
+settings a service cannot start without are compared between the code and compose; so are
+the bot's entry, the monitoring services, the secrets generator and .env.example.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 import pytest
 import yaml
 
+from services.telegram_bot.settings import BotSettings
 from shared.config import ServiceSettings
 from shared.fleet import BOT_PACKAGE, FLEET, ServiceSpec
 from shared.health import router as health_router
-from shared.runner.compose_secrets import ComposeSecretNames
+from shared.runner.compose_secrets import ComposeSecretNames, write_compose_secrets
 from shared.runner.dev_secrets import ensure_dev_secrets
 from shared.runner.environment import service_environment
 from shared.runner.layout import REPO_ROOT, FleetLayout
@@ -309,3 +311,252 @@ def test_every_setting_is_documented_in_env_example(spec: ServiceSpec) -> None:
     settings = {name.upper() for name in settings_class(spec).model_fields}
     missing = settings - documented
     assert not missing, f".env.example does not mention {sorted(missing)} ({spec.name})"
+
+
+# --- the bot, the monitoring services, secrets and ports ------------------------------------------
+
+BOT_SERVICE = "telegram-bot"
+BOT_HEALTH_PATH = "/health"  # services/telegram_bot/health.py
+# the port each non-Python service answers its health check on
+MONITORING_PORTS = {
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    "grafana": 3000,
+    "postgres-exporter": 9187,
+    "redis-exporter": 9121,
+}
+# the only ports published on the host: what an operator opens (the compose file's header says why)
+OPERATOR_PORTS = {
+    "api-gateway": {8000},
+    "grafana": {3000},
+    "prometheus": {9090},
+    "alertmanager": {9093},
+    "rabbitmq": {15672},
+}
+# services whose data must outlive their container: each keeps it on a named volume
+STATEFUL_SERVICES = (
+    "postgres",
+    "rabbitmq",
+    "redis",
+    "material-service",
+    BOT_SERVICE,
+    "prometheus",
+    "alertmanager",
+    "grafana",
+)
+COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def long_running_services() -> list[str]:
+    return [name for name, service in compose()["services"].items() if service.get("restart") != "no"]
+
+
+def mounted_secrets(service: Mapping[str, Any]) -> set[str]:
+    return {entry if isinstance(entry, str) else entry["source"] for entry in service.get("secrets", [])}
+
+
+def bind_mounts(service: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(host path, container path) of every ./ bind mount (short syntax, as this file writes them)."""
+    mounts = [str(volume).split(":") for volume in service.get("volumes", [])]
+    return [(parts[0], parts[1]) for parts in mounts if parts[0].startswith("./")]
+
+
+def named_volumes(service: Mapping[str, Any]) -> dict[str, str]:
+    mounts = [str(volume).split(":") for volume in service.get("volumes", [])]
+    return {parts[0]: parts[1] for parts in mounts if not parts[0].startswith(("./", "/"))}
+
+
+def health_probe_url(service: Mapping[str, Any]) -> re.Match[str] | None:
+    probe = " ".join(service["healthcheck"]["test"])
+    return re.search(r"https?://(?:127\.0\.0\.1|localhost):(\d+)(/[\w/.-]*)", probe)
+
+
+@pytest.fixture(scope="module")
+def compose_secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("compose") / "secrets"
+    write_compose_secrets(directory, FLEET)
+    return directory
+
+
+def test_the_bot_and_the_monitoring_services_are_deployed() -> None:
+    services = compose()["services"]
+    missing = {BOT_SERVICE, *MONITORING_PORTS, "rabbitmq"} - set(services)
+    assert not missing, f"{COMPOSE_FILE.name} lacks {sorted(missing)}"
+    for name, image in {
+        "prometheus": "prom/prometheus:",
+        "alertmanager": "prom/alertmanager:",
+        "grafana": "grafana/grafana:",
+        "postgres-exporter": "prometheuscommunity/postgres-exporter:",
+        "redis-exporter": "oliver006/redis_exporter:",
+    }.items():
+        assert services[name]["image"].startswith(image), f"{name}: {services[name]['image']}"
+
+
+@pytest.mark.parametrize("name", long_running_services())
+def test_every_long_running_service_restarts_is_limited_and_checked(name: str) -> None:
+    service = compose_service(name)
+    assert service["restart"] in ("always", "unless-stopped", "on-failure")
+    limits = service["deploy"]["resources"]["limits"]
+    assert limits["memory"] and limits["cpus"], f"{name}: no memory or CPU limit"
+    test = service["healthcheck"]["test"]
+    assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: no health check"
+    for volume in named_volumes(service):
+        assert volume in compose()["volumes"], f"{name}: volume {volume} is not declared"
+    if name in STATEFUL_SERVICES:
+        assert named_volumes(service), f"{name} keeps data but has no named volume"
+    if name in MONITORING_PORTS:
+        match = health_probe_url(service)
+        assert match and int(match.group(1)) == MONITORING_PORTS[name], f"{name}: {test}"
+
+
+def test_only_the_operators_ports_are_published() -> None:
+    for name, service in compose()["services"].items():
+        published = {int(str(mapping).rsplit(":", 1)[-1]) for mapping in service.get("ports", [])}
+        assert published <= OPERATOR_PORTS.get(name, set()), f"{name} publishes {sorted(published)}"
+    for name, ports in OPERATOR_PORTS.items():
+        assert ports <= {int(str(m).rsplit(":", 1)[-1]) for m in compose_service(name).get("ports", [])}, name
+
+
+def test_a_domain_service_can_be_scaled_and_the_gateway_finds_every_replica() -> None:
+    """`--scale lesson-service=2`: no fixed host port or container name, and the gateway is given the
+    compose name (services/api_gateway/discovery.py resolves every address of it each round)."""
+    gateway_env = compose_service("api-gateway")["environment"]
+    for spec in FLEET:
+        if spec.package == GATEWAY_PACKAGE:
+            continue
+        service = compose_service(spec.name)
+        assert "ports" not in service and "container_name" not in service, f"{spec.name} cannot be scaled"
+        assert gateway_env[f"{spec.env_prefix}URLS"] == f"http://{spec.name}:{spec.port}"
+
+
+def test_rabbitmq_runs_the_management_and_prometheus_plugins() -> None:
+    rabbitmq = compose_service("rabbitmq")
+    assert rabbitmq["image"].startswith("rabbitmq:3.") and rabbitmq["image"].endswith("-management")
+    plugins = set(rabbitmq["environment"]["RABBITMQ_ENABLED_PLUGINS"].split(","))
+    assert plugins >= {"rabbitmq_management", "rabbitmq_prometheus"}
+    assert "15692" in [str(port) for port in rabbitmq["expose"]], "Prometheus scrapes rabbitmq:15692"
+
+
+def test_the_bot_compose_entry_matches_bot_settings() -> None:
+    bot = compose_service(BOT_SERVICE)
+    environment = bot["environment"]
+    fields = {name.upper() for name in BotSettings.model_fields}
+    unknown = provided_settings(environment) - fields
+    assert not unknown, f"{BOT_SERVICE}: compose sets {sorted(unknown)}, which BotSettings does not read"
+    secrets_ = {
+        name.upper()
+        for name, field in BotSettings.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
+    }
+    missing = (secrets_ - {"DATABASE_URL"}) - provided_settings(environment)  # the bot owns no database
+    assert not missing, f"{BOT_SERVICE}: compose does not give {sorted(missing)}"
+    mounted = mounted_secrets(bot)
+    for key, value in environment.items():
+        if key.endswith("_FILE"):
+            assert str(value).removeprefix("/run/secrets/") in mounted, f"{BOT_SERVICE}: {key} is not mounted"
+    gateway = next(spec for spec in FLEET if spec.package == GATEWAY_PACKAGE)
+    assert environment["GATEWAY_URL"] == f"http://{gateway.name}:{gateway.port}"
+    assert environment["SERVICE_CLIENT_ID"] == BOT_SERVICE
+    assert ComposeSecretNames.client_secret(BOT_SERVICE) in mounted
+    port = BotSettings.model_fields["port"].default
+    assert str(environment["PORT"]) == str(port) and environment["HOST"] == "0.0.0.0"  # scraped from outside
+    match = health_probe_url(bot)
+    assert match and (int(match.group(1)), match.group(2)) == (port, BOT_HEALTH_PATH)
+    offline_db = str(environment["OFFLINE_DB_PATH"])
+    assert any(offline_db.startswith(mount + "/") for mount in named_volumes(bot).values()), offline_db
+    assert bot["build"]["dockerfile"] == DOCKERFILE and bot["build"]["args"]["SERVICE"] == BOT_PACKAGE
+    assert "fonts-dejavu-core" in bot["build"]["args"]["APT_PACKAGES"].split()  # the charts' font
+    assert bot["command"] == ["python", "-m", f"services.{BOT_PACKAGE}.main"]
+    assert bot["depends_on"][gateway.name]["condition"] == "service_healthy"
+
+
+def test_the_dockerfile_installs_a_services_debian_packages_as_root() -> None:
+    text = (REPO_ROOT / DOCKERFILE).read_text()
+    assert re.search(r"^ARG APT_PACKAGES", text, re.M)
+    install = text.index("apt-get install")
+    assert "${APT_PACKAGES}" in text[install : text.index("\n", install)]
+    # after the shared dependency layer, before the image drops to its non-root user
+    assert text.index("RUN pip install") < text.index("ARG APT_PACKAGES") < install < text.index("\nUSER ")
+
+
+def test_every_secret_a_service_reads_is_mounted_declared_and_generated(compose_secrets_dir: Path) -> None:
+    declared = set(compose()["secrets"])
+    generated = {path.name for path in compose_secrets_dir.iterdir() if not path.name.startswith(".")}
+    assert generated == declared, (
+        f"declared, not generated: {sorted(declared - generated)}; the reverse: {sorted(generated - declared)}"
+    )
+    for name, service in compose()["services"].items():
+        mounted = mounted_secrets(service)
+        assert mounted <= declared, f"{name} mounts undeclared {sorted(mounted - declared)}"
+        # what the service's compose entry and its mounted configuration files read from /run/secrets/
+        texts = [yaml.safe_dump(service)]
+        texts += [(REPO_ROOT / host).read_text() for host, _ in bind_mounts(service) if (REPO_ROOT / host).is_file()]
+        read = {secret for text in texts for secret in re.findall(r"/run/secrets/(\w+)", text)}
+        assert read <= mounted, f"{name} reads {sorted(read - mounted)} without mounting them"
+
+
+def test_compose_secrets_are_made_once_and_keep_the_operators_token(compose_secrets_dir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    shutil.copytree(compose_secrets_dir, directory)
+    assert (directory / "telegram_bot_token").read_bytes() == b"", "an empty placeholder for @BotFather's token"
+    (directory / "telegram_bot_token").write_text("123456:operator-token\n")
+    before = {path.name: path.read_bytes() for path in directory.iterdir()}
+    write_compose_secrets(directory, FLEET)
+    after = {path.name: path.read_bytes() for path in directory.iterdir()}
+    assert after == before
+    password = (directory / "postgres_password").read_text().strip()
+    assert (directory / "postgres_exporter_dsn").read_text().strip() == (
+        f"postgresql://postgres:{password}@postgres:5432/postgres?sslmode=disable"
+    )
+    assert len((directory / "grafana_admin_password").read_text().strip()) >= 32
+
+
+def test_every_compose_variable_is_in_env_example() -> None:
+    documented = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", (REPO_ROOT / ".env.example").read_text()))
+    used = {match.group(1) for match in COMPOSE_VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    assert not used - documented, f".env.example does not mention {sorted(used - documented)}"
+    settings = {name.upper() for name in BotSettings.model_fields}
+    assert not settings - documented, f".env.example does not mention {sorted(settings - documented)} (the bot)"
+
+
+def compose_settings_environment(service: Mapping[str, Any], secrets_dir: Path) -> dict[str, str]:
+    """The service's environment as compose gives it: ${VAR:-default} at its default (.env.example's
+    value), /run/secrets/<name> at the generated file."""
+    environment = {}
+    for key, value in service["environment"].items():
+        text = COMPOSE_VARIABLE.sub(lambda match: match.group(2) or "", str(value))
+        if key.endswith("_FILE") and text.startswith("/run/secrets/"):
+            text = str(secrets_dir / text.removeprefix("/run/secrets/"))
+        environment[key] = text
+    return environment
+
+
+NO_DATABASE_IN_PRODUCTION = pytest.mark.xfail(
+    strict=True,
+    reason="shared/config.py: ENV=production refuses DATABASE_URL unset, also for a service without a database",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(spec.name, marks=() if spec.has_database else NO_DATABASE_IN_PRODUCTION, id=spec.name)
+        for spec in FLEET
+    ]
+    + [pytest.param(BOT_SERVICE, marks=NO_DATABASE_IN_PRODUCTION, id=BOT_SERVICE)],
+)
+def test_the_service_starts_in_production_from_its_compose_entry(
+    name: str, compose_secrets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets_dir = tmp_path / "secrets"
+    shutil.copytree(compose_secrets_dir, secrets_dir)
+    (secrets_dir / "telegram_bot_token").write_text("123456:operator-token\n")  # as the operator fills it
+    settings_cls = BotSettings if name == BOT_SERVICE else settings_class(next(s for s in FLEET if s.name == name))
+    for field in settings_cls.model_fields:  # only compose's values count, not this shell's
+        monkeypatch.delenv(field.upper(), raising=False)
+        monkeypatch.delenv(f"{field.upper()}_FILE", raising=False)
+    for key, value in compose_settings_environment(compose_service(name), secrets_dir).items():
+        monkeypatch.setenv(key, value)
+    settings = settings_cls()
+    assert settings.env == "production"
+    assert settings.port == int(compose_service(name)["environment"]["PORT"])
