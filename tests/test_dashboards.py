@@ -91,7 +91,7 @@ def exposed_names(exposition: str) -> set[str]:
     follow from the type (a histogram ``x`` is queried as ``x_bucket``, ``x_sum``, ``x_count``).
     """
     names: set[str] = set()
-    suffixes = {"counter": ("", "_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
     for line in exposition.splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(maxsplit=3)
@@ -204,7 +204,6 @@ def test_exposed_names_follow_the_metric_types() -> None:
         'broker_connected{service="x"} 1.0\n'
     )
     assert exposed_names(exposition) == {
-        "http_requests",
         "http_requests_total",
         "http_requests_created",
         "http_request_duration_seconds_bucket",
