@@ -511,6 +511,12 @@ def test_compose_secrets_are_made_once_and_keep_the_operators_token(compose_secr
     assert len((directory / "grafana_admin_password").read_text().strip()) >= 32
 
 
+def test_every_mounted_configuration_path_is_in_the_repository() -> None:
+    for name, service in compose()["services"].items():
+        for host, container in bind_mounts(service):
+            assert (REPO_ROOT / host).exists(), f"{name} mounts {host} (at {container}), which is not in the repository"
+
+
 def test_every_compose_variable_is_in_env_example() -> None:
     documented = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", (REPO_ROOT / ".env.example").read_text()))
     used = {match.group(1) for match in COMPOSE_VARIABLE.finditer(COMPOSE_FILE.read_text())}
