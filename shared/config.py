@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
@@ -52,6 +52,8 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
 
+    # False for a service that owns no database (the gateway, the bot): production does not ask for one
+    uses_database: ClassVar[bool] = True
     database_url: str | None = secret(None)
     # eight services share one PostgreSQL (max_connections 100 by default): 8 x (5 + 5) fits
     db_pool_size: int = 5
@@ -99,6 +101,8 @@ class ServiceSettings(BaseSettings):
         for name, field in type(self).model_fields.items():
             extra = field.json_schema_extra
             if not (isinstance(extra, dict) and extra.get("secret")):
+                continue
+            if name == "database_url" and not self.uses_database:
                 continue
             value = getattr(self, name)
             if value is None or is_development_secret(str(value)):

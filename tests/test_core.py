@@ -162,3 +162,20 @@ async def test_answers_to_retry_later_say_when_in_retry_after() -> None:
         assert (
             _assert_error_shape(r.json(), "service_unavailable")["message"] == "A dependency is unavailable, try again"
         )
+
+
+def test_production_asks_a_database_only_of_a_service_that_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typing import ClassVar
+
+    from shared.config import ServiceSettings
+
+    class WithDatabase(ServiceSettings):
+        pass
+
+    class WithoutDatabase(ServiceSettings):
+        uses_database: ClassVar[bool] = False
+
+    strong = {"env": "production", "rabbitmq_url": "amqp://app:Strong-1@mq:5672/", "service_client_secret": "s3cret"}
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        WithDatabase(**strong)
+    assert WithoutDatabase(**strong).database_url is None

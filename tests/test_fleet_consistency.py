@@ -537,20 +537,7 @@ def compose_settings_environment(service: Mapping[str, Any], secrets_dir: Path) 
     return environment
 
 
-NO_DATABASE_IN_PRODUCTION = pytest.mark.xfail(
-    strict=True,
-    reason="shared/config.py: ENV=production refuses DATABASE_URL unset, also for a service without a database",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(spec.name, marks=() if spec.has_database else NO_DATABASE_IN_PRODUCTION, id=spec.name)
-        for spec in FLEET
-    ]
-    + [pytest.param(BOT_SERVICE, marks=NO_DATABASE_IN_PRODUCTION, id=BOT_SERVICE)],
-)
+@pytest.mark.parametrize("name", [spec.name for spec in FLEET] + [BOT_SERVICE])
 def test_the_service_starts_in_production_from_its_compose_entry(
     name: str, compose_secrets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

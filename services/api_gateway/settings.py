@@ -37,7 +37,7 @@ Environment variables (``<NAME>_FILE`` works for each), with their defaults:
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -82,6 +82,7 @@ def _split_commas(value: object) -> object:
 
 
 class GatewaySettings(ServiceSettings):
+    uses_database: ClassVar[bool] = False  # no database of its own
     service_name: str = "api-gateway"
     port: int = 8000
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from shared.config import ServiceSettings, secret
 
 
 class BotSettings(ServiceSettings):
+    uses_database: ClassVar[bool] = False  # no database of its own
     service_name: str = "telegram-bot"
     # /health and /metrics for operators (the bot serves no API of its own)
     port: int = 8009
