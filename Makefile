@@ -28,8 +28,8 @@ $(INSTALLED): requirements.lock pyproject.toml
 deps: ## install PostgreSQL, Redis and RabbitMQ from Debian (needs root)
 	apt-get update && apt-get install -y $(DEBIAN_PACKAGES)
 
-run: install ## start the whole fleet locally under supervisord (idempotent) and print the URLs
-	$(RUNNER) up
+run: install ## start the whole fleet locally under supervisord (idempotent) and print the URLs; MONITORING=1 adds Prometheus
+	$(RUNNER) up $(if $(filter-out 0,$(MONITORING)),--monitoring)
 
 stop: ## stop the local fleet (SIGTERM; services drain and flush)
 	@if [ -x $(BIN)/python ]; then $(RUNNER) down; else echo "no venv: nothing is running"; fi
@@ -49,7 +49,7 @@ test: install ## the whole test suite (real PostgreSQL, RabbitMQ, Redis; prints 
 	exit $$rc
 
 sandbox: install ## the bot in a browser (no Telegram): the fleet, then a web chat on http://127.0.0.1:8090/
-	$(RUNNER) up
+	$(RUNNER) up $(if $(filter-out 0,$(MONITORING)),--monitoring)
 	$(BIN)/python -m services.telegram_bot.sandbox
 
 lint: install ## ruff check + ruff format --check

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +13,10 @@ import asyncpg
 import orjson
 import pytest
 import redis
+import yaml
 
 from shared.fleet import FLEET, TEST_PORT_OFFSET, ServiceSpec
-from shared.runner import logs, provision, servers
+from shared.runner import logs, monitoring, provision, servers
 from shared.runner.__main__ import bot_line
 from shared.runner.dev_secrets import EXTRA_CLIENT_IDS, ensure_dev_secrets
 from shared.runner.environment import bot_environment, service_environment
@@ -283,3 +285,67 @@ def test_logs_follow_one_correlation_id_across_services_in_time_order(tmp_path: 
     lines = logs.lines_for_correlation_id(layout, "cid-1")
 
     assert [orjson.loads(line)["message"] for line in lines] == ["rotated", "first", "second", "third"]
+
+
+# --- `up --monitoring`: Prometheus beside the fleet ------------------------------------------------
+
+
+def _compose_jobs() -> dict[str, dict]:
+    compose = yaml.safe_load(monitoring.COMPOSE_PROMETHEUS_CONFIG.read_text())
+    return {job["job_name"]: job for job in compose["scrape_configs"]}
+
+
+@pytest.mark.parametrize("include_bot", [False, True], ids=["no-bot", "bot"])
+@pytest.mark.parametrize("layout", [FleetLayout.development(), FleetLayout.for_test_run("abc123")], ids=["dev", "test"])
+def test_local_prometheus_scrapes_the_layouts_ports_under_the_compose_job_names(
+    layout: FleetLayout, include_bot: bool
+) -> None:
+    config = monitoring.prometheus_config(layout, include_bot)
+
+    jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    expected = {spec.name: [f"127.0.0.1:{spec.port + layout.port_offset}"] for spec in FLEET}
+    if include_bot:
+        expected["telegram-bot"] = [f"127.0.0.1:{8009 + layout.port_offset}"]
+    expected["prometheus"] = [f"127.0.0.1:{9090 + layout.port_offset}"]
+    assert jobs == expected
+    # the same names as compose's jobs (the alert rules key on `job`), and the same port per service
+    compose = _compose_jobs()
+    for name in jobs.keys() - {"prometheus"}:
+        assert compose[name]["dns_sd_configs"][0]["port"] + layout.port_offset == int(jobs[name][0].split(":")[1])
+    assert set(jobs) <= set(compose)
+    assert config["rule_files"] == [str(path) for path in sorted(monitoring.RULES_DIR.glob("*.yml"))]
+    assert config["rule_files"], "no alert rules to load"
+    assert monitoring.prometheus_url(layout) == f"http://127.0.0.1:{9090 + layout.port_offset}"
+
+
+def test_promtool_accepts_the_generated_config_and_its_rules(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: apt-get install prometheus (make deps, or .ci/run)"
+    path = tmp_path / "prometheus.yml"
+    path.write_text(monitoring.render_prometheus_config(monitoring.prometheus_config(FleetLayout.development(), True)))
+
+    result = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rules in monitoring.rule_files():
+        assert f"Checking {rules}" in result.stdout + result.stderr  # the rules are loaded, by absolute path
+
+
+def test_with_monitoring_supervisord_also_runs_prometheus_with_the_generated_config(tmp_path: Path) -> None:
+    layout = replace(FleetLayout.for_test_run("abc123"), state_dir=tmp_path, secrets_dir=tmp_path / "secrets")
+    environments = _environments(layout, layout.secrets_dir)
+
+    program = monitoring.supervisor_program(layout, include_bot=False)
+    config = render_config(layout, environments, program)
+
+    assert set(parse_program_environments(config)) == {spec.name for spec in FLEET} | {"prometheus"}
+    assert program == {
+        "prometheus": f"/usr/bin/prometheus --config.file={tmp_path}/prometheus.yml"
+        f" --storage.tsdb.path={tmp_path}/prometheus --storage.tsdb.retention.time=7d"
+        " --web.listen-address=127.0.0.1:19090"
+    }
+    assert f"command={program['prometheus']}\n" in config
+    assert f"stdout_logfile={tmp_path}/log/prometheus.log" in config
+    written = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    assert written == monitoring.prometheus_config(layout, include_bot=False)
+    assert (tmp_path / "prometheus").is_dir()

@@ -15,7 +15,7 @@ import httpx
 from dotenv import load_dotenv
 
 from shared.fleet import by_name
-from shared.runner import lifecycle, logs
+from shared.runner import lifecycle, logs, monitoring
 from shared.runner.layout import REPO_ROOT, FleetLayout
 from shared.runner.servers import Endpoints, ServerError, ensure_servers, server_status
 from shared.runner.supervisor import BOT_PROGRAM, Supervisor, SupervisorError
@@ -31,11 +31,15 @@ def _prepare(layout: FleetLayout) -> lifecycle.PreparedFleet:
 
 def cmd_up(layout: FleetLayout, args: argparse.Namespace) -> int:
     prepared = _prepare(layout)
-    lifecycle.start(prepared, ready_timeout=args.timeout, say=_say)
+    lifecycle.start(prepared, ready_timeout=args.timeout, monitoring=args.monitoring, say=_say)
     print(f"RepitBot {layout.name} fleet is up:")
     for name, url in lifecycle.service_urls(layout).items():
         print(f"  {name:<22} {url}   (docs {url}/docs)")
     print(bot_line(layout, prepared.environments))
+    if args.monitoring:
+        print(
+            f"  {'prometheus':<22} {monitoring.prometheus_url(layout)}   (targets {monitoring.prometheus_url(layout)}/targets)"
+        )
     print(f"  logs: {layout.log_dir}/   trail of one request: make logs CID=<correlation id>")
     return 0
 
@@ -134,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="prepare and start the fleet, wait until every service is ready")
     up.add_argument("--timeout", type=float, default=float(os.environ.get("REPITBOT_READY_TIMEOUT", 90)))
+    up.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also run Prometheus (Debian's package) scraping the fleet, with the alert rules of deploy/prometheus",
+    )
     sub.add_parser("down", help="stop the fleet (SIGTERM, graceful)")
     sub.add_parser("status", help="servers, processes and readiness")
     log_parser = sub.add_parser("logs", help="one request's JSON log lines across the fleet, or the latest lines")

@@ -21,6 +21,14 @@ from shared.fleet import ServiceSpec
 from shared.runner.dev_secrets import DevSecrets, ensure_dev_secrets
 from shared.runner.environment import bot_environment, service_environment
 from shared.runner.layout import REPO_ROOT, FleetLayout
+from shared.runner.monitoring import (
+    PROMETHEUS_PROGRAM,
+    MonitoringError,
+    prometheus_port,
+    prometheus_url,
+    supervisor_program,
+    wait_prometheus_ready,
+)
 from shared.runner.provision import (
     DatabasePlan,
     declare_events_exchange,
@@ -124,15 +132,37 @@ def migrate(prepared: PreparedFleet, *, say: Say = print) -> None:
     say(f"migrated: {', '.join(spec.name for spec in specs)}")
 
 
-def start(prepared: PreparedFleet, *, ready_timeout: float = 60, say: Say = print) -> None:
-    """Write the supervisord config, start (or update) supervisord, wait until every service is ready."""
+def start(prepared: PreparedFleet, *, ready_timeout: float = 60, monitoring: bool = False, say: Say = print) -> None:
+    """Write the supervisord config, start (or update) supervisord, wait until every service is ready.
+
+    With ``monitoring``, Debian's Prometheus runs beside the services and scrapes them (shared.runner.monitoring).
+    """
+    layout = prepared.layout
     supervisor = prepared.supervisor
+    extra_programs: dict[str, str] = {}
+    if monitoring:
+        was_running = PROMETHEUS_PROGRAM in supervisor.processes()
+        if not was_running and not _port_free(prometheus_port(layout)):
+            raise FleetError(
+                f"port {prometheus_port(layout)} (Prometheus) held by {_port_owner(prometheus_port(layout))}"
+            )
+        try:
+            extra_programs = supervisor_program(layout, include_bot=BOT_PROGRAM in prepared.environments)
+        except MonitoringError as error:
+            raise FleetError(str(error)) from error
     if not supervisor.is_running():
-        refuse_busy_ports(prepared.layout)
-    supervisor.write_config(prepared.environments)
+        refuse_busy_ports(layout)
+    supervisor.write_config(prepared.environments, extra_programs)
     supervisor.start()
-    say(f"supervisord runs the {prepared.layout.name} fleet ({prepared.layout.supervisor_config})")
-    wait_ready(prepared.layout, supervisor, timeout=ready_timeout)
+    say(f"supervisord runs the {layout.name} fleet ({layout.supervisor_config})")
+    wait_ready(layout, supervisor, timeout=ready_timeout)
+    if monitoring:
+        try:
+            wait_prometheus_ready(prometheus_url(layout), timeout=ready_timeout)
+        except MonitoringError as error:
+            log = layout.log_dir / f"{PROMETHEUS_PROGRAM}.log"
+            raise FleetError(f"{error}\n--- last lines of {log} ---\n{log_tail(log)}") from error
+        say(f"Prometheus scrapes the fleet on {prometheus_url(layout)}")
 
 
 def wait_ready(layout: FleetLayout, supervisor: Supervisor, *, timeout: float) -> None:
