@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -121,19 +122,44 @@ def test_what_a_service_publishes_is_in_its_events_line(name: str, package: str)
     assert not missing, f"{name} publishes {missing}, not in its section's Events"
 
 
+@pytest.mark.parametrize("spec", [s for s in FLEET if s.has_database], ids=lambda spec: spec.name)
+def test_what_a_service_consumes_is_in_its_events_line(spec: ServiceSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subscriptions its app builder hands to create_app (recorded by a stand-in)."""
+    app_module = importlib.import_module(f"{spec.module}.app")
+    captured: dict = {}
+
+    def recording_create_app(settings: object, **kwargs: object) -> object:
+        captured.update(kwargs)
+        # a stand-in app: the real create_app would configure the process' logging
+        return SimpleNamespace(state=SimpleNamespace())
+
+    monkeypatch.setattr(app_module, "create_app", recording_create_app)
+    app_module.build_app(_settings_class(spec.package)())
+    consumed = set(captured.get("subscriptions") or {})
+    events = _section(spec.name).split("**Events**", 1)[1].split("**Settings**", 1)[0]
+    missing = sorted(t for t in consumed if f"`{t}`" not in events)
+    assert not missing, f"{spec.name} consumes {missing}, not in its section's Events"
+
+
+def _settings_class(package: str) -> type:
+    from shared.config import ServiceSettings
+
+    module = importlib.import_module(f"services.{package}.settings")
+    classes = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, ServiceSettings) and value.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, package
+    return classes[0]
+
+
 def test_every_setting_of_a_service_is_named_in_its_section() -> None:
     from shared.config import ServiceSettings
 
     common = set(ServiceSettings.model_fields)
     for name, package in [(spec.name, spec.package) for spec in FLEET] + [(BOT_NAME, BOT_PACKAGE)]:
-        module = importlib.import_module(f"services.{package}.settings")
-        classes = [
-            value
-            for value in vars(module).values()
-            if isinstance(value, type) and issubclass(value, ServiceSettings) and value.__module__ == module.__name__
-        ]
-        assert len(classes) == 1, name
-        own = sorted(field.upper() for field in classes[0].model_fields if field not in common)
+        own = sorted(field.upper() for field in _settings_class(package).model_fields if field not in common)
         section = _section(name)
         missing = [field for field in own if f"`{field}`" not in section]
         assert not missing, f"{name}'s section does not name its settings {missing}"
