@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
+import httpx
 import orjson
 import pytest
 import redis
@@ -23,7 +24,7 @@ from shared.runner.environment import bot_environment, service_environment
 from shared.runner.layout import FleetLayout
 from shared.runner.lifecycle import database_plans
 from shared.runner.servers import Endpoints
-from shared.runner.supervisor import SupervisorError, parse_program_environments, render_config
+from shared.runner.supervisor import Supervisor, SupervisorError, parse_program_environments, render_config
 
 ENDPOINTS = Endpoints.from_environment()
 
@@ -349,3 +350,35 @@ def test_with_monitoring_supervisord_also_runs_prometheus_with_the_generated_con
     written = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     assert written == monitoring.prometheus_config(layout, include_bot=False)
     assert (tmp_path / "prometheus").is_dir()
+
+
+def test_supervisord_runs_the_generated_prometheus_until_the_fleet_stops(tmp_path: Path) -> None:
+    """The real program under a real supervisord: a layout with no services, so only Prometheus runs."""
+    layout = replace(
+        FleetLayout.for_test_run(f"mon{uuid.uuid4().hex[:6]}"), state_dir=tmp_path, specs=(), port_offset=21000
+    )
+    if not _port_is_free(monitoring.prometheus_port(layout)):
+        pytest.skip(f"port {monitoring.prometheus_port(layout)} is taken")
+    supervisor = Supervisor(layout)
+    supervisor.write_config({}, monitoring.supervisor_program(layout, include_bot=False))
+    supervisor.start()
+    try:
+        monitoring.wait_prometheus_ready(monitoring.prometheus_url(layout), timeout=30)
+        assert supervisor.processes()["prometheus"]["pid"]  # supervisord's program
+        loaded = httpx.get(f"{monitoring.prometheus_url(layout)}/api/v1/status/config", timeout=5).json()
+        assert "job_name: prometheus" in loaded["data"]["yaml"]
+        rules = httpx.get(f"{monitoring.prometheus_url(layout)}/api/v1/rules", timeout=5).json()
+        alerts = {rule["name"] for group in rules["data"]["groups"] for rule in group["rules"]}
+        assert {"ServiceDown", "ServiceMissing", "GatewayHighErrorRate"} <= alerts  # deploy/prometheus/rules loaded
+    finally:
+        assert supervisor.stop()
+    assert (tmp_path / "prometheus").is_dir()  # its storage, in the layout's state dir
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
