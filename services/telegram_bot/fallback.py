@@ -13,8 +13,6 @@ session from SessionStore), and tells them "sent" or why it was refused.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +26,7 @@ from services.telegram_bot.handlers.common import Caller
 from services.telegram_bot.health import MESSAGES, OFFLINE_WRITES
 from services.telegram_bot.i18n import t
 from services.telegram_bot.offline import DONE, REJECTED, OfflineStore, QueuedWrite, replay
+from shared.scheduling import start_periodic, stop_periodic
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +201,6 @@ async def replay_all(app: Application) -> None:  # type: ignore[type-arg]
     await replay(bot.offline, _sender(bot), on_result=tell)
 
 
-async def _loop(app: Application, interval: float) -> None:  # type: ignore[type-arg]
-    while True:
-        try:
-            await replay_all(app)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("offline replay failed")
-        await asyncio.sleep(interval)
-
-
 async def start(app: Application) -> None:  # type: ignore[type-arg]
     """Open the offline store and start replaying (first pass at once)."""
     bot = bot_context.of(app)
@@ -220,17 +208,13 @@ async def start(app: Application) -> None:  # type: ignore[type-arg]
     await store.open()
     bot.offline = store
     bot.telegram = app.bot
-    app.bot_data[LOOP_KEY] = asyncio.create_task(
-        _loop(app, bot.settings.replay_interval_seconds), name="offline-replay"
+    app.bot_data[LOOP_KEY] = start_periodic(
+        "offline-replay", bot.settings.replay_interval_seconds, lambda: replay_all(app)
     )
 
 
 async def stop(app: Application) -> None:  # type: ignore[type-arg]
-    task: asyncio.Task[None] | None = app.bot_data.pop(LOOP_KEY, None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_periodic(app.bot_data.pop(LOOP_KEY, None))
     bot = bot_context.of(app)
     if bot.offline is not None:
         bot.offline.close()
