@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -165,10 +167,6 @@ async def test_answers_to_retry_later_say_when_in_retry_after() -> None:
 
 
 def test_production_asks_a_database_only_of_a_service_that_has_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typing import ClassVar
-
-    from shared.config import ServiceSettings
-
     class WithDatabase(ServiceSettings):
         pass
 
