@@ -110,6 +110,9 @@ def _api_error_response(exc: ApiError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
+# character_not_in_repertoire (a NUL in text), untranslatable_character (\u0000 in jsonb)
+TEXT_POSTGRES_CANNOT_STORE = frozenset({"22021", "22P05"})
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -165,6 +168,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return _api_error_response(ServiceUnavailable("The database is unavailable, try again"))
+        if getattr(exc.orig, "sqlstate", None) in TEXT_POSTGRES_CANNOT_STORE:
+            # a NUL character (U+0000) in a text or JSON value: the client's input, not our failure
+            return error_response(422, "validation_error", "Text must not contain NUL characters (U+0000)")
         log.exception("database error")
         return error_response(500, "internal_error", "Internal error")
 

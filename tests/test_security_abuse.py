@@ -455,3 +455,61 @@ async def test_two_gateway_processes_admit_exactly_the_limit_between_them(fleet:
         else:
             assert response.json()["id"] == user.id
 
+
+# --- a NUL character, which PostgreSQL cannot store ---------------------------------------------
+
+NUL = "a\x00b"
+
+
+async def test_a_nul_character_in_any_text_field_is_a_422_not_a_500(fleet: TestFleet) -> None:
+    """PostgreSQL refuses U+0000 in text and jsonb: that is the client's input (422 in the error
+    shape), not a failure of ours (500), and the services keep answering."""
+    async with gateway_client(fleet) as gateway:
+        tutor = await register(gateway, "tutor nul")
+        student = await linked_student(gateway, tutor)
+        past = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+        future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+        email = f"nul-{uuid.uuid4().hex[:10]}@example.test"
+        attempts = {
+            "register": gateway.post(
+                "/api/v1/auth/register", json={"email": email, "password": "correct horse", "full_name": NUL}
+            ),
+            "profile": gateway.patch("/api/v1/users/me", json={"full_name": NUL}, headers=tutor.headers),
+            "lesson": gateway.post(
+                "/api/v1/lessons",
+                json={"student_id": student.id, "starts_at": past, "subject": NUL},
+                headers=tutor.headers,
+            ),
+            "homework": gateway.post(
+                "/api/v1/homework",
+                json={"student_id": student.id, "title": NUL, "due_at": future},
+                headers=tutor.headers,
+            ),
+            "top-up": gateway.post(
+                "/api/v1/payments/top-ups",
+                json={"student_id": student.id, "amount": 100, "currency": "RUB", "method": "cash", "note": NUL},
+                headers=tutor.headers,
+            ),
+            "material form": gateway.post(
+                "/api/v1/materials",
+                data={"title": NUL},
+                files={"file": ("n.txt", b"text\n", "text/plain")},
+                headers=tutor.headers,
+            ),
+            "material link": gateway.post(
+                "/api/v1/materials", json={"title": NUL, "url": "https://example.com/a"}, headers=tutor.headers
+            ),
+        }
+        for what, attempt in attempts.items():
+            response = await attempt
+            assert response.status_code == 422, (what, response.text)
+            assert_error(response, 422, "validation_error")
+        # nothing half-written, and every service still answers
+        assert answer(await gateway.get("/api/v1/lessons", headers=tutor.headers))["items"] == []
+        assert answer(await gateway.get("/api/v1/homework", headers=tutor.headers))["items"] == []
+        assert answer(await gateway.get("/api/v1/materials", headers=tutor.headers))["items"] == []
+        statement = answer(await gateway.get(f"/api/v1/payments/statements/{student.id}", headers=tutor.headers))
+        assert statement["items"] == []
+        assert answer(await gateway.get("/api/v1/users/me", headers=tutor.headers))["full_name"] == "Tutor Nul"
+        login = await gateway.post("/api/v1/auth/login", json={"email": email, "password": "correct horse"})
+        assert_error(login, 401, login.json()["error"]["code"])
