@@ -7,8 +7,6 @@ user.updated (the student's zone for progress); by default the 30 days up to tod
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -20,6 +18,7 @@ from fastapi.responses import Response
 from services.analytics_service.domain import reports
 from shared.auth.access import AccessibleStudentId
 from shared.auth.deps import CurrentUser
+from shared.csv_export import csv_response
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable
 
@@ -54,16 +53,8 @@ def _range(request: Request, tz: str, start: date | None, end: date | None) -> t
 
 
 def _csv(rows: list[dict[str, Any]], name: str) -> Response:
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    columns = list(rows[0]) if rows else []
+    return csv_response(columns, ([row[c] for c in columns] for row in rows), f"{name}.csv")
 
 
 def _default_tz(request: Request) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import zoneinfo
 from typing import Annotated
 
@@ -13,6 +11,7 @@ from services.payment_service.api.deps import TutorQuery, account_key
 from services.payment_service.api.schemas import EntryOut, MonthOut
 from services.payment_service.domain import statements
 from shared.auth.access import AccessibleStudentId, StudentAccessDep
+from shared.csv_export import csv_response
 from shared.db import SessionDep
 from shared.errors import Unprocessable
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -88,14 +87,10 @@ async def export_statement(
 ) -> Response:
     """The whole statement as CSV, oldest first."""
     key = await account_key(session, access.caller, student_id, tutor_id)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for entry in await statements.all_entries(session, key) if key else []:
-        out = EntryOut.of(entry).model_dump(mode="json")
-        writer.writerow(["" if out[c] is None else out[c] for c in CSV_COLUMNS])
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="statement-{student_id}.csv"'},
+    entries = (
+        [EntryOut.of(entry).model_dump(mode="json") for entry in await statements.all_entries(session, key)]
+        if key
+        else []
     )
+    rows = ([out[c] for c in CSV_COLUMNS] for out in entries)
+    return csv_response(CSV_COLUMNS, rows, f"statement-{student_id}.csv")

@@ -36,7 +36,7 @@ async def test_monthly_totals_and_csv(api: Api, client: httpx.AsyncClient, rabbi
     await publish_and_wait(rabbit_url, db, envelope(lesson, occurred_at=last_month + timedelta(hours=2)))
     await client.post(
         "/api/v1/payments/refunds",
-        json={"student_id": family.student.id, "amount": 500, "currency": "RUB", "reason": "holiday"},
+        json={"student_id": family.student.id, "amount": 500, "currency": "RUB", "reason": '=HYPERLINK("x")'},
         headers=family.tutor.headers,
     )
 
@@ -63,6 +63,7 @@ async def test_monthly_totals_and_csv(api: Api, client: httpx.AsyncClient, rabbi
         ("refund", "-500", "3500"),
     ]
     assert rows[1]["lesson_id"] == str(lesson.lesson_id)
+    assert rows[2]["reason"] == '\'=HYPERLINK("x")'  # shown as text, never run as a formula
     assert datetime.fromisoformat(rows[1]["created_at"]) < datetime.fromisoformat(rows[0]["created_at"])
 
 
