@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -117,6 +118,29 @@ async def migrated_database(service: str, run_id: str, label: str = "") -> Async
         yield url
     finally:
         await drop_database(name)
+
+
+async def schema_differences(service: str, database_url: str) -> list[object]:
+    """What Alembic's autogenerate sees between a migrated database and the service's models (empty
+    when the migrations create exactly the models)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from shared.db import Database
+    from shared.fleet import by_name
+    from shared.migrations import target_metadata
+
+    metadata = target_metadata(by_name(service))
+
+    def differences(connection: Any) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata))
+
+    database = Database(database_url, service=f"{service}-schema-check", pool_size=1, max_overflow=0)
+    try:
+        async with database.engine.connect() as connection:
+            return await connection.run_sync(differences)
+    finally:
+        await database.dispose()
 
 
 @contextmanager

@@ -8,15 +8,10 @@ from datetime import timedelta
 
 import asyncpg
 import httpx
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
 
 from services.notification_service.tests.conftest import NOW, Events, log_of
-from shared.db import Database
 from shared.events.catalogue import HomeworkAssigned, NotificationDelivered, NotificationFailed
-from shared.fleet import by_name
-from shared.migrations import target_metadata
+from shared.testing import infra
 
 URL = "/api/v1/notifications/deliveries"
 
@@ -82,15 +77,5 @@ async def test_only_the_user_and_admins_read_a_log(client: httpx.AsyncClient, ev
 
 
 async def test_the_migrations_create_exactly_the_models(database_url: str) -> None:
-    metadata = target_metadata(by_name("notification-service"))
-
-    def differences(connection: Connection) -> list[object]:
-        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata)
-
-    database = Database(database_url, service="notification-service-tests", pool_size=1, max_overflow=0)
-    try:
-        async with database.engine.connect() as connection:
-            diff = await connection.run_sync(differences)
-    finally:
-        await database.dispose()
+    diff = await infra.schema_differences("notification-service", database_url)
     assert diff == [], f"the models and the migrations differ; add a revision: {diff}"

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
 
-from shared.db import Database
-from shared.fleet import by_name
-from shared.migrations import target_metadata
+from shared.testing import infra
 from shared.testing.events import eventually
 
 
@@ -22,17 +17,7 @@ async def test_ready_at_the_latest_migration(client: httpx.AsyncClient) -> None:
 
 
 async def test_the_migrations_create_exactly_the_models(database_url: str) -> None:
-    metadata = target_metadata(by_name("user-service"))
-
-    def differences(connection: Connection) -> list[object]:
-        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata)
-
-    database = Database(database_url, service="user-service-tests", pool_size=1, max_overflow=0)
-    try:
-        async with database.engine.connect() as connection:
-            diff = await connection.run_sync(differences)
-    finally:
-        await database.dispose()
+    diff = await infra.schema_differences("user-service", database_url)
     assert diff == [], f"the models and the migrations differ; add a revision: {diff}"
 
 
