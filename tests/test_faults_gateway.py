@@ -1,0 +1,246 @@
+"""Fault injection at the gateway (issue 9): Redis and an upstream service behind a TcpProxy.
+
+The gateway runs in process (services/api_gateway/tests/conftest.py ``running_gateway``) on a
+FakeClock, against the real Redis and a real upstream app; nothing sleeps to let time pass.
+
+Already proven in services/api_gateway/tests and not repeated here:
+- test_rate_limit.py::test_without_redis_the_local_limit_applies_and_health_says_so
+  (one instance: Redis cut → local limit, /health degraded, back to Redis after the retry);
+- test_breaker.py::test_a_cut_upstream_opens_the_breaker_and_gets_no_connection_until_probed
+  (open → 503 + Retry-After with no connection; 50 callers in half-open → exactly the probes
+  connect; failing probes reopen it).
+
+Added here: the documented price of the fallback across two instances (each enforces the
+limit alone), that a dead Redis is not even connected to during the retry interval and then
+tried by exactly one request, that Redis' shared count resumes afterwards, that a cut in the
+middle of a burst leaves no limiter key without an expiry; and for the breaker, that it opens
+exactly at the threshold and that half-open probes which *succeed* close it, with exactly the
+configured number of requests reaching the recovered service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from services.api_gateway.limiter import KEY_PREFIX
+from services.api_gateway.routing import JWKS_PATH
+from services.api_gateway.tests.conftest import (
+    WAIT_SECONDS,
+    Upstream,
+    assert_error,
+    gateway_settings,
+    running_gateway,
+    serving_upstream,
+)
+from shared.clock import FakeClock
+from shared.testing.infra import TEST_REDIS_URL
+from shared.testing.tcp_proxy import TcpProxy
+from shared.testing.tokens import TokenFactory
+
+LIMIT, RETRY_SECONDS = 5, 10  # the per-caller limit and the Redis retry interval of these gateways
+THRESHOLD, RESET_SECONDS, PROBES = 4, 20, 3  # the breaker settings of the breaker test
+ME = "/api/v1/users/me"
+
+
+@pytest.fixture(scope="module")
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+async def tokens(clock: FakeClock) -> TokenFactory:
+    return await TokenFactory.create(clock=clock)
+
+
+@pytest.fixture(scope="module")
+def upstream(tokens: TokenFactory) -> Iterator[Upstream]:
+    with serving_upstream("faults", jwks=tokens.jwks) as serving:
+        yield serving
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(TEST_REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def redis_link() -> Iterator[TcpProxy]:
+    target = urlsplit(TEST_REDIS_URL)
+    with TcpProxy(target.hostname or "127.0.0.1", target.port or 6379) as link:
+        yield link
+
+
+def limiter_prefix() -> str:
+    """Keys of this test alone, so the scan below sees exactly what it wrote."""
+    return f"{KEY_PREFIX}faults-{uuid.uuid4().hex[:8]}:"
+
+
+async def assert_every_key_expires(redis: Redis, prefix: str) -> int:
+    keys = [key async for key in redis.scan_iter(match=prefix + "*", count=1000)]
+    ttls = [await redis.pttl(key) for key in keys]
+    assert all(ttl > 0 for ttl in ttls), f"limiter keys without an expiry: {dict(zip(keys, ttls, strict=True))}"
+    return len(keys)
+
+
+def remaining(response: httpx.Response) -> int:
+    return int(response.headers["x-ratelimit-remaining"])
+
+
+async def test_redis_cut_each_instance_limits_alone_redis_is_retried_once_then_shared_again(
+    upstream: Upstream, clock: FakeClock, tokens: TokenFactory, redis: Redis, redis_link: TcpProxy
+) -> None:
+    prefix = limiter_prefix()
+    settings = gateway_settings(
+        {"user-service": [upstream.url]},
+        jwks_url=upstream.url + JWKS_PATH,
+        redis_url=redis_link.rewrite_url(TEST_REDIS_URL),
+        rate_limit_requests=LIMIT,
+        rate_limit_redis_retry_seconds=RETRY_SECONDS,
+        rate_limit_key_prefix=prefix,
+    )
+    headers = tokens.auth_header(uuid.uuid4(), "tutor")
+    async with (
+        running_gateway(settings, clock=clock) as first,
+        running_gateway(settings, clock=clock) as second,
+        first.client(headers=headers) as one,
+        second.client(headers=headers) as other,
+    ):
+        # Redis up: one count across both instances
+        shared = [await one.get(ME), await other.get(ME), await one.get(ME)]
+        assert [remaining(response) for response in shared] == [LIMIT - 1, LIMIT - 2, LIMIT - 3]
+
+        redis_link.cut()
+        # each instance falls back to its own log, which knows nothing of the 3 counted in Redis
+        assert remaining(await one.get(ME)) == LIMIT - 1
+        assert remaining(await other.get(ME)) == LIMIT - 1
+        assert first.gateway.limiter.backend == second.gateway.limiter.backend == "local"
+        connections = redis_link.connections_seen
+        alone = [await one.get(ME) for _ in range(LIMIT)], [await other.get(ME) for _ in range(LIMIT)]
+        for responses in alone:  # the documented price: N instances, up to N × the limit
+            assert [response.status_code for response in responses] == [200] * (LIMIT - 1) + [429]
+            assert_error(responses[-1], 429, "rate_limited")
+        assert redis_link.connections_seen == connections  # within the retry interval Redis is not tried
+
+        clock.advance(RETRY_SECONDS)  # Redis still cut: one request tries it, the others do not
+        assert (await one.get(ME)).status_code == 429  # tried, failed, decided by the local log
+        assert redis_link.connections_seen == connections + 1
+        assert (await one.get(ME)).status_code == 429
+        assert redis_link.connections_seen == connections + 1
+
+        redis_link.restore()
+        clock.advance(RETRY_SECONDS)
+        # back on Redis: its count (3, still in the window) decides again, not the full local log
+        back = await one.get(ME)
+        assert back.status_code == 200 and remaining(back) == LIMIT - 4
+        back = await other.get(ME)
+        assert back.status_code == 200 and remaining(back) == 0
+        assert_error(await one.get(ME), 429, "rate_limited")
+        assert first.gateway.limiter.backend == second.gateway.limiter.backend == "redis"
+
+    assert await assert_every_key_expires(redis, prefix) == 1
+
+
+async def test_redis_cut_in_the_middle_of_a_burst_leaves_no_key_without_an_expiry(
+    upstream: Upstream, clock: FakeClock, tokens: TokenFactory, redis: Redis, redis_link: TcpProxy
+) -> None:
+    prefix = limiter_prefix()
+    settings = gateway_settings(
+        {"user-service": [upstream.url]},
+        jwks_url=upstream.url + JWKS_PATH,
+        redis_url=redis_link.rewrite_url(TEST_REDIS_URL),
+        rate_limit_requests=LIMIT,
+        rate_limit_redis_retry_seconds=RETRY_SECONDS,
+        rate_limit_key_prefix=prefix,
+    )
+    callers = [tokens.auth_header(uuid.uuid4(), "student") for _ in range(40)]
+    async with running_gateway(settings, clock=clock) as gateway, gateway.client() as client:
+        requests = [asyncio.ensure_future(client.get(ME, headers=headers)) for headers in callers * 2]
+        done, _ = await asyncio.wait(requests, return_when=asyncio.FIRST_COMPLETED)
+        redis_link.cut()  # the rest of the burst meets a dead Redis, some of it with scripts in flight
+        responses = await asyncio.gather(*requests)
+        assert Counter(response.status_code for response in responses) == {200: 80}
+        assert gateway.gateway.limiter.backend == "local"
+
+        redis_link.restore()
+        clock.advance(RETRY_SECONDS)
+        after = [await client.get(ME, headers=headers) for headers in callers]
+        assert all(response.status_code == 200 for response in after)
+        assert gateway.gateway.limiter.backend == "redis"
+
+    assert await assert_every_key_expires(redis, prefix) == len(callers)
+
+
+async def breaker_state(client: httpx.AsyncClient) -> str:
+    [instance] = (await client.get("/gateway/services")).json()["services"]["user-service"]["instances"]
+    return instance["breaker"]["state"]
+
+
+async def test_a_cut_service_opens_the_breaker_at_the_threshold_and_successful_probes_close_it(
+    upstream: Upstream, clock: FakeClock, tokens: TokenFactory
+) -> None:
+    with TcpProxy("127.0.0.1", upstream.port) as link:
+        settings = gateway_settings(
+            {"user-service": [link.rewrite_url(upstream.url)]},
+            jwks_url=upstream.url + JWKS_PATH,
+            breaker_failure_threshold=THRESHOLD,
+            breaker_reset_seconds=RESET_SECONDS,
+            breaker_half_open_probes=PROBES,
+            rate_limit_requests=1000,
+        )
+        headers = tokens.auth_header(uuid.uuid4(), "tutor")
+        async with running_gateway(settings, clock=clock) as gateway, gateway.client(headers=headers) as client:
+            assert (await client.get(ME)).status_code == 200
+            link.cut()
+            for _ in range(THRESHOLD - 1):  # every failure up to the threshold still tries the service
+                before = link.connections_seen
+                assert (await client.get(ME)).status_code in (502, 503)
+                assert link.connections_seen > before
+                assert await breaker_state(client) == "closed"
+            assert (await client.get(ME)).status_code in (502, 503)
+            assert await breaker_state(client) == "open"  # exactly at the threshold
+
+            before = link.connections_seen
+            for _ in range(10):
+                response = await client.get(ME)
+                assert_error(response, 503, "service_unavailable")
+                assert 1 <= int(response.headers["retry-after"]) <= RESET_SECONDS
+            assert link.connections_seen == before  # open: the service sees no connection
+
+            # half-open with the service back. It is held (hang) until every non-probe caller has
+            # its answer, so "exactly PROBES" does not depend on how fast the probes come back.
+            upstream.state.seen.clear()
+            link.hang()
+            clock.advance(RESET_SECONDS)
+            callers = [asyncio.ensure_future(client.get(ME)) for _ in range(50)]
+            try:
+                deadline = time.monotonic() + WAIT_SECONDS
+                while sum(caller.done() for caller in callers) < 50 - PROBES:
+                    assert time.monotonic() < deadline, "callers beyond the probes were not answered at once"
+                    await asyncio.sleep(0.01)
+                assert link.connections_seen - before == PROBES
+                for caller in (caller for caller in callers if caller.done()):
+                    assert_error(caller.result(), 503, "service_unavailable")
+            except BaseException:
+                link.cut()  # let the held requests end, so the gateway stops at once
+                await asyncio.gather(*callers, return_exceptions=True)
+                raise
+            link.restore()
+            responses = await asyncio.gather(*callers)
+            assert Counter(response.status_code for response in responses) == {200: PROBES, 503: 50 - PROBES}
+            assert len(upstream.state.requests_to(ME)) == PROBES
+            assert await breaker_state(client) == "closed"
+
+            after = await asyncio.gather(*(client.get(ME) for _ in range(50)))
+            assert [response.status_code for response in after] == [200] * 50
+            assert len(upstream.state.requests_to(ME)) == PROBES + 50
