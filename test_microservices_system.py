@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -685,6 +686,290 @@ def step_unlinked_tutor_loses_access(s: Scenario) -> str:
     return "404 after unlinking"
 
 
+# --- a scripted month (issue 9): a new tutor, student and parent; every number from DESIGN.md §6 -----
+
+MONTH_PRICE = 150_000  # kopecks: 1,500 RUB a lesson
+MONTH_TOP_UP = 2_000_000
+MONTH_LESSON_GRADES = (5, 4, 5, 4, None)  # the five lessons held and completed
+MONTH_HOMEWORK_GRADES = (4, 5)
+
+
+def _month_statement(s: Scenario) -> list[dict[str, Any]]:
+    path = f"/api/v1/payments/statements/{s.ids['m_student']}?limit=200"
+    return s.expect(s.call("GET", path, as_user="m_tutor"), 200, "the month's statement")["items"]
+
+
+def step_month_a_new_tutor_student_and_parent_with_a_cash_top_up(s: Scenario) -> str:
+    """The top-up comes before any lesson is scheduled: it covers 0 future lessons, so its XP is
+    top_up_xp(0) = 0 whatever the timing (payment-service counts the covered lessons at top-up time)."""
+    tutor = s.expect(
+        s.call(
+            "POST",
+            "/api/v1/auth/register",
+            {"email": s.email("month-tutor"), "password": PASSWORD, "full_name": "Maria Sergeevna"},
+        ),
+        201,
+        "the month's tutor registers",
+    )
+    s.tokens["m_tutor"], s.ids["m_tutor"] = tutor["access_token"], tutor["user"]["id"]
+    for who, role in (("m_student", "student"), ("m_parent", "parent")):
+        # a parent's invite names the child
+        invite_body = {"role": role} | ({"student_id": s.ids["m_student"]} if role == "parent" else {})
+        invite = s.expect(
+            s.call("POST", "/api/v1/users/invites", invite_body, as_user="m_tutor"), 201, f"the tutor invites a {role}"
+        )
+        body = s.expect(
+            s.call(
+                "POST",
+                "/api/v1/auth/register",
+                {
+                    "email": s.email(who.replace("_", "-")),
+                    "password": PASSWORD,
+                    "full_name": f"Month {role.title()}",
+                    "invite_code": invite["code"],
+                },
+            ),
+            201,
+            f"the {role} registers with the invite",
+        )
+        if body["user"]["role"] != role:
+            raise StepFailed(f"the invite's role is {role}, got {body['user']['role']}")
+        s.tokens[who], s.ids[who] = body["access_token"], body["user"]["id"]
+    s.expect(
+        s.call("PUT", "/api/v1/payments/prices/default", {"amount": MONTH_PRICE, "currency": "RUB"}, as_user="m_tutor"),
+        200,
+        "the tutor sets the default lesson price",
+    )
+    top_up = {"student_id": s.ids["m_student"], "amount": MONTH_TOP_UP, "currency": "RUB", "method": "cash"}
+    key = {"Idempotency-Key": f"month-top-up-{s.run}"}
+
+    def recorded() -> Any:
+        # the key makes a retry (while payment-service learns of the new link) record nothing twice
+        reply = s.call("POST", "/api/v1/payments/top-ups", top_up, as_user="m_tutor", headers=key)
+        return reply.body if reply.status == 201 else None
+
+    entry = _wait_until(recorded, "the cash top-up")
+    if [(row["kind"], row["amount"]) for row in _month_statement(s)] != [("top_up", MONTH_TOP_UP)]:
+        raise StepFailed(f"one cash top-up of {MONTH_TOP_UP} expected: {entry}")
+    return f"tutor, student and parent; price {MONTH_PRICE}; cash top-up {MONTH_TOP_UP} before any lesson"
+
+
+def step_month_eight_weekly_lessons_six_of_them_already_held(s: Scenario) -> str:
+    """Lesson-service records lessons already held (a start in the past), but a student cannot cancel a
+    lesson that has started (409 lesson_started) and lateness is ``starts_at - now < 24 h``. So the
+    series is 8 weekly lessons whose 7th starts in ~3 hours: lessons 1-6 lie in the past (5 completed,
+    1 no-show), the 7th is inside the late window (the student's late cancellation), the 8th a week
+    later (the student's early, free cancellation)."""
+    seventh = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    first = seventh - timedelta(weeks=6)
+    series = s.expect(
+        s.call(
+            "POST",
+            "/api/v1/lessons/series",
+            {
+                "student_id": s.ids["m_student"],
+                "starts_at": first.isoformat(),
+                "duration_minutes": 60,
+                "subject": "Maths",
+                "weekdays": [first.strftime("%a").upper()[:2]],
+                "count": 8,
+                "timezone": "UTC",  # weekly in UTC: the weekday code above is the UTC one
+            },
+            as_user="m_tutor",
+        ),
+        201,
+        "the tutor schedules 8 weekly lessons from six weeks ago",
+    )
+    lessons = series["lessons"]
+    starts = [datetime.fromisoformat(item["starts_at"]) for item in lessons]
+    if starts != [first + timedelta(weeks=week) for week in range(8)]:
+        raise StepFailed(f"8 weekly lessons from {first} expected: {starts}")
+    s.values["month_lessons"] = [item["id"] for item in lessons]
+    return f"8 weekly lessons from {first:%d %b %H:%M} UTC, six already held"
+
+
+def step_month_five_lessons_completed_and_a_no_show(s: Scenario) -> str:
+    held = s.values["month_lessons"]
+    for lesson_id, grade in zip(held[:5], MONTH_LESSON_GRADES, strict=True):
+        body = {} if grade is None else {"grade": grade}
+        done = s.expect(
+            s.call("POST", f"/api/v1/lessons/{lesson_id}/complete", body, as_user="m_tutor"),
+            200,
+            f"the tutor completes a held lesson (grade {grade})",
+        )
+        if (done["status"], done["grade"], done["chargeable"]) != ("completed", grade, True):
+            raise StepFailed(f"a completed, chargeable lesson with grade {grade} expected: {done}")
+    missed = s.expect(
+        s.call("POST", f"/api/v1/lessons/{held[5]}/missed", {"reason": "did not come"}, as_user="m_tutor"),
+        200,
+        "the tutor marks a no-show",
+    )
+    if (missed["status"], missed["attendance"], missed["chargeable"]) != ("missed", "absent", True):
+        raise StepFailed(f"a chargeable no-show expected: {missed}")
+    return f"completed with grades {MONTH_LESSON_GRADES}; one no-show"
+
+
+def step_month_the_student_cancels_late_and_early(s: Scenario) -> str:
+    lessons = s.values["month_lessons"]
+    for lesson_id, what, chargeable in ((lessons[6], "late", True), (lessons[7], "early", False)):
+        cancelled = s.expect(
+            s.call("POST", f"/api/v1/lessons/{lesson_id}/cancel", {"reason": "ill"}, as_user="m_student"),
+            200,
+            f"the student cancels the {what} lesson",
+        )
+        if (cancelled["status"], cancelled["chargeable"]) != ("cancelled", chargeable):
+            raise StepFailed(f"the {what} cancellation should be chargeable={chargeable}: {cancelled}")
+    s.expect(
+        s.call("POST", f"/api/v1/lessons/{lessons[0]}/cancel", {"reason": "too late"}, as_user="m_student"),
+        409,
+        "the student cancels a lesson already held",
+    )
+    return "late cancellation chargeable, early one free"
+
+
+def step_month_homework_graded_4_and_5_and_a_material_viewed(s: Scenario) -> str:
+    due = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    homework_ids = []
+    for grade in MONTH_HOMEWORK_GRADES:
+        homework = s.expect(
+            s.call(
+                "POST",
+                "/api/v1/homework",
+                {"student_id": s.ids["m_student"], "title": f"Set {grade}", "description": "page 42", "due_at": due},
+                as_user="m_tutor",
+            ),
+            201,
+            "the tutor assigns homework",
+        )
+        path = f"/api/v1/homework/{homework['id']}"
+        s.expect(s.call("POST", f"{path}/submissions", {"text": "done"}, as_user="m_student"), 201, "submit")
+        graded = s.expect(s.call("POST", f"{path}/grade", {"grade": grade}, as_user="m_tutor"), 200, f"grade {grade}")
+        if (graded["status"], graded["grade"]) != ("graded", grade):
+            raise StepFailed(f"the homework should be graded {grade}: {graded}")
+        homework_ids.append(homework["id"])
+    upload, content_type = _multipart({"title": "Fractions"}, "fractions.pdf", MATERIAL_BYTES)
+    status, raw, _ = _raw(
+        s, "POST", "/api/v1/materials", as_user="m_tutor", data=upload, headers={"Content-Type": content_type}
+    )
+    if status != 201:
+        raise StepFailed(f"the tutor uploads a material: expected HTTP 201, got {status}: {_decode(raw)}")
+    material_id = json.loads(raw)["id"]
+    s.expect(
+        s.call(
+            "POST", f"/api/v1/materials/{material_id}/share", {"student_ids": [s.ids["m_student"]]}, as_user="m_tutor"
+        ),
+        200,
+        "the tutor shares the material",
+    )
+    for _ in range(2):  # viewed twice: the XP is once per material
+        status, raw, _ = _raw(s, "GET", f"/api/v1/materials/{material_id}/download", as_user="m_student")
+        if status != 200 or raw != MATERIAL_BYTES:
+            raise StepFailed(f"the student should download the material: HTTP {status}")
+    s.values["month_homework"], s.values["month_material"] = homework_ids, material_id
+    return "homework graded 4 and 5; a material viewed (twice)"
+
+
+def step_month_balance_is_the_top_up_less_seven_charges(s: Scenario) -> str:
+    """Charged: 5 completed + 1 late cancellation + 1 no-show = 7 lessons; the early cancellation is free.
+    Balance = 2,000,000 − 7 × 150,000 = 2,000,000 − 1,050,000 = 950,000 kopecks; the parent sees it too."""
+    lessons = s.values["month_lessons"]
+    expected_kinds = {lesson_id: "lesson_charge" for lesson_id in lessons[:5]}
+    expected_kinds |= {lessons[5]: "no_show_charge", lessons[6]: "late_cancel_charge"}
+    expected_balance = MONTH_TOP_UP - 7 * MONTH_PRICE
+    assert expected_balance == 950_000
+
+    def charges() -> list[dict[str, Any]]:
+        rows = [row for row in _month_statement(s) if row["kind"].endswith("charge")]
+        return rows if len(rows) >= len(expected_kinds) else []
+
+    rows = _wait_until(charges, "the seven charges")
+    seen = sorted((row["lesson_id"], row["kind"], row["amount"]) for row in rows)
+    if seen != sorted((lesson_id, kind, -MONTH_PRICE) for lesson_id, kind in expected_kinds.items()):
+        raise StepFailed(f"one charge of {MONTH_PRICE} per charged lesson, none for the early one: {seen}")
+    path = f"/api/v1/payments/balances/{s.ids['m_student']}"
+    balances = {
+        who: s.expect(s.call("GET", path, as_user=who), 200, f"the {who}'s balance")["balance"]
+        for who in ("m_tutor", "m_student")
+    }
+
+    def parents_view() -> Any:
+        reply = s.call("GET", path, as_user="m_parent")  # the parent's link reaches payment-service by event
+        return reply.body if reply.status == 200 and reply.body.get("tutor_id") else None
+
+    balances["m_parent"] = _wait_until(parents_view, "the parent's view of the balance")["balance"]
+    if set(balances.values()) != {expected_balance}:
+        raise StepFailed(f"balance {expected_balance} for tutor, student and parent expected: {balances}")
+    s.values["month_charges"] = -sum(row["amount"] for row in rows)
+    return f"balance {MONTH_TOP_UP} − 7 × {MONTH_PRICE} = {expected_balance}, the parent sees the same"
+
+
+def step_month_xp_level_and_achievements_follow_the_table(s: Scenario) -> str:
+    """DESIGN.md §6, services/student_service/domain/xp.py:
+    lessons: grade 5 → 100 + 100 = 200 (twice), grade 4 → 100 + 50 = 150 (twice), no grade → 100:
+             200 + 150 + 200 + 150 + 100 = 800; the no-show and the cancellations earn nothing
+    homework: grade 4 → 50 + 25 = 75, grade 5 → 50 + 50 = 100: 175
+    material: 25, once although viewed twice
+    top-up: 50 × 0 covered future lessons = 0 (it came before any lesson was scheduled)
+    total 800 + 175 + 25 + 0 = 1,000 XP; level 5, since floor(100 × 4 ** 1.5) = 800 ≤ 1,000 <
+    floor(100 × 5 ** 1.5) = 1,118.
+    Achievements (domain/achievements.py): first_lesson (1 lesson), first_homework (1 homework),
+    first_material (1 material), first_excellent_lesson (a lesson graded 5), level_5; no other target
+    is reached (50 lessons, 10 excellent homeworks, level 10, a 7-day streak, ...)."""
+    lessons, homework = s.values["month_lessons"], s.values["month_homework"]
+    expected = {
+        ("lesson", lesson_id): 200 if grade == 5 else 150 if grade == 4 else 100
+        for lesson_id, grade in zip(lessons[:5], MONTH_LESSON_GRADES, strict=True)
+    }
+    expected |= {("homework", homework[0]): 75, ("homework", homework[1]): 100}
+    total = sum(expected.values()) + 25
+    assert total == 1_000
+    level = max(n for n in range(1, 51) if math.floor(100 * (n - 1) ** 1.5) <= total)
+    assert level == 5
+    path = f"/api/v1/students/{s.ids['m_student']}"
+
+    def history() -> list[dict[str, Any]]:
+        body = s.expect(s.call("GET", f"{path}/xp?limit=200", as_user="m_student"), 200, "the XP history")
+        return body["items"] if len(body["items"]) >= len(expected) + 1 else []
+
+    items = _wait_until(history, "XP for 5 lessons, 2 homework and a material")
+    by_source = sorted(
+        (item["source"], item["source_id"], item["amount"]) for item in items if item["source"] != "material"
+    )
+    materials = [item["amount"] for item in items if item["source"] == "material"]
+    if by_source != sorted(
+        (source, source_id, amount) for (source, source_id), amount in expected.items()
+    ) or materials != [25]:
+        raise StepFailed(f"the table's awards expected, each once, no top-up XP: {items}")
+    profile = s.expect(s.call("GET", f"{path}/profile", as_user="m_tutor"), 200, "the student's profile")
+    unlocked = {a["code"] for a in profile["achievements"]}
+    wanted = {"first_lesson", "first_homework", "first_material", "first_excellent_lesson", "level_5"}
+    if (profile["xp"], profile["level"], unlocked) != (total, level, wanted):
+        raise StepFailed(f"{total} XP, level {level} and {sorted(wanted)} expected: {profile}")
+    return f"{total} XP, level {level}, {', '.join(sorted(wanted))}"
+
+
+def step_month_analytics_income_equals_the_ledgers_charges(s: Scenario) -> str:
+    """Income = the ledger's charges: 7 × 150,000 = 1,050,000 (no charge given back)."""
+    charged = s.values["month_charges"]
+    if charged != 7 * MONTH_PRICE:
+        raise StepFailed(f"the ledger's charges should be 7 × {MONTH_PRICE}: {charged}")
+    # analytics dates a charge by when it was made (today); a day either side covers any time zone
+    today = datetime.now(UTC).date()
+    path = f"/api/v1/analytics/tutors/me/summary?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+    expected = [{"currency": "RUB", "amount": charged}]
+    seen: dict[str, Any] = {}
+
+    def settled() -> bool:
+        seen["summary"] = s.expect(s.call("GET", path, as_user="m_tutor"), 200, "the tutor's analytics")
+        return bool(seen["summary"]["income"] == expected)
+
+    try:
+        _wait_until(settled, "analytics to count the seven charges")
+    except StepFailed as exc:
+        raise StepFailed(f"{exc}: income {seen.get('summary', {}).get('income')}, expected {expected}") from None
+    return f"income {charged} = the ledger's charges"
+
+
 STEPS: list[Callable[[Scenario], str]] = [
     step_fleet_is_up,
     step_tutor_registers,
@@ -710,6 +995,14 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_analytics_shows_the_tutors_income,
     step_bad_input_is_refused,
     step_unlinked_tutor_loses_access,
+    step_month_a_new_tutor_student_and_parent_with_a_cash_top_up,
+    step_month_eight_weekly_lessons_six_of_them_already_held,
+    step_month_five_lessons_completed_and_a_no_show,
+    step_month_the_student_cancels_late_and_early,
+    step_month_homework_graded_4_and_5_and_a_material_viewed,
+    step_month_balance_is_the_top_up_less_seven_charges,
+    step_month_xp_level_and_achievements_follow_the_table,
+    step_month_analytics_income_equals_the_ledgers_charges,
 ]
 
 
