@@ -232,6 +232,12 @@ async def running_gateway(
         sock.close()
 
 
+async def breaker_state(client: httpx.AsyncClient, service: str = "user-service") -> str:
+    """The breaker state of the service's one instance, as /gateway/services reports it."""
+    [instance] = (await client.get("/gateway/services")).json()["services"][service]["instances"]
+    return str(instance["breaker"]["state"])
+
+
 # --- fixtures -----------------------------------------------------------------------------------
 
 

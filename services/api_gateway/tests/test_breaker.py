@@ -8,14 +8,13 @@ import time
 import uuid
 from collections import Counter
 
-import httpx
-
 from services.api_gateway.routing import JWKS_PATH
 from services.api_gateway.tests.conftest import (
     WAIT_SECONDS,
     RunningGateway,
     Upstream,
     assert_error,
+    breaker_state,
     gateway_settings,
     running_gateway,
 )
@@ -24,11 +23,6 @@ from shared.testing.tcp_proxy import TcpProxy
 from shared.testing.tokens import TokenFactory
 
 THRESHOLD, RESET_SECONDS, PROBES = 3, 30, 2
-
-
-async def breaker_state(client: httpx.AsyncClient) -> str:
-    [instance] = (await client.get("/gateway/services")).json()["services"]["user-service"]["instances"]
-    return instance["breaker"]["state"]
 
 
 async def test_a_cut_upstream_opens_the_breaker_and_gets_no_connection_until_probed(

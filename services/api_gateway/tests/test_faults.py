@@ -1,9 +1,9 @@
 """Fault injection at the gateway (issue 9): Redis and an upstream service behind a TcpProxy.
 
-The gateway runs in process (services/api_gateway/tests/conftest.py ``running_gateway``) on a
+The gateway runs in process (conftest.py ``running_gateway``) on the session's
 FakeClock, against the real Redis and a real upstream app; nothing sleeps to let time pass.
 
-Already proven in services/api_gateway/tests and not repeated here:
+Already proven beside this file and not repeated here:
 - test_rate_limit.py::test_without_redis_the_local_limit_applies_and_health_says_so
   (one instance: Redis cut → local limit, /health degraded, back to Redis after the retry);
 - test_breaker.py::test_a_cut_upstream_opens_the_breaker_and_gets_no_connection_until_probed
@@ -37,9 +37,9 @@ from services.api_gateway.tests.conftest import (
     WAIT_SECONDS,
     Upstream,
     assert_error,
+    breaker_state,
     gateway_settings,
     running_gateway,
-    serving_upstream,
 )
 from shared.clock import FakeClock
 from shared.testing.infra import TEST_REDIS_URL
@@ -49,22 +49,6 @@ from shared.testing.tokens import TokenFactory
 LIMIT, RETRY_SECONDS = 5, 10  # the per-caller limit and the Redis retry interval of these gateways
 THRESHOLD, RESET_SECONDS, PROBES = 4, 20, 3  # the breaker settings of the breaker test
 ME = "/api/v1/users/me"
-
-
-@pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(scope="module")
-async def tokens(clock: FakeClock) -> TokenFactory:
-    return await TokenFactory.create(clock=clock)
-
-
-@pytest.fixture(scope="module")
-def upstream(tokens: TokenFactory) -> Iterator[Upstream]:
-    with serving_upstream("faults", jwks=tokens.jwks) as serving:
-        yield serving
 
 
 @pytest.fixture
@@ -179,11 +163,6 @@ async def test_redis_cut_in_the_middle_of_a_burst_leaves_no_key_without_an_expir
         assert gateway.gateway.limiter.backend == "redis"
 
     assert await assert_every_key_expires(redis, prefix) == len(callers)
-
-
-async def breaker_state(client: httpx.AsyncClient) -> str:
-    [instance] = (await client.get("/gateway/services")).json()["services"]["user-service"]["instances"]
-    return instance["breaker"]["state"]
 
 
 async def test_a_cut_service_opens_the_breaker_at_the_threshold_and_successful_probes_close_it(
