@@ -295,26 +295,26 @@ def step_tutor_sets_a_price_and_records_a_top_up(s: Scenario) -> str:
     return f"balance {balance['balance']} {balance['currency']}, the repeated key recorded nothing"
 
 
+def _weekly_series(
+    s: Scenario, student: str, tutor: str, first: datetime, count: int, what: str, **extra: Any
+) -> list[dict[str, Any]]:
+    """``count`` weekly 60-minute Maths lessons from ``first`` on its weekday, scheduled by ``tutor``."""
+    body = {
+        "student_id": s.ids[student],
+        "starts_at": first.isoformat(),
+        "duration_minutes": 60,
+        "subject": "Maths",
+        "weekdays": [first.strftime("%a").upper()[:2]],
+        "count": count,
+        **extra,
+    }
+    series = s.expect(s.call("POST", "/api/v1/lessons/series", body, as_user=tutor), 201, what)
+    return list(series["lessons"])
+
+
 def step_tutor_schedules_a_weekly_series(s: Scenario) -> str:
     first = (datetime.now(UTC) + timedelta(days=14)).replace(hour=12, minute=0, second=0, microsecond=0)
-    series = s.expect(
-        s.call(
-            "POST",
-            "/api/v1/lessons/series",
-            {
-                "student_id": s.ids["student"],
-                "starts_at": first.isoformat(),
-                "duration_minutes": 60,
-                "subject": "Maths",
-                "weekdays": [first.strftime("%a").upper()[:2]],
-                "count": 4,
-            },
-            as_user="tutor",
-        ),
-        201,
-        "tutor schedules a weekly series",
-    )
-    lessons = series["lessons"]
+    lessons = _weekly_series(s, "student", "tutor", first, 4, "tutor schedules a weekly series")
     if len(lessons) != 4 or any(item["status"] != "scheduled" for item in lessons):
         raise StepFailed(f"four scheduled lessons expected: {lessons}")
     clash = {
@@ -762,25 +762,15 @@ def step_month_eight_weekly_lessons_six_of_them_already_held(s: Scenario) -> str
     later (the student's early, free cancellation)."""
     seventh = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
     first = seventh - timedelta(weeks=6)
-    series = s.expect(
-        s.call(
-            "POST",
-            "/api/v1/lessons/series",
-            {
-                "student_id": s.ids["m_student"],
-                "starts_at": first.isoformat(),
-                "duration_minutes": 60,
-                "subject": "Maths",
-                "weekdays": [first.strftime("%a").upper()[:2]],
-                "count": 8,
-                "timezone": "UTC",  # weekly in UTC: the weekday code above is the UTC one
-            },
-            as_user="m_tutor",
-        ),
-        201,
+    lessons = _weekly_series(
+        s,
+        "m_student",
+        "m_tutor",
+        first,
+        8,
         "the tutor schedules 8 weekly lessons from six weeks ago",
+        timezone="UTC",  # weekly in UTC: the weekday code is the UTC one
     )
-    lessons = series["lessons"]
     starts = [datetime.fromisoformat(item["starts_at"]) for item in lessons]
     if starts != [first + timedelta(weeks=week) for week in range(8)]:
         raise StepFailed(f"8 weekly lessons from {first} expected: {starts}")
