@@ -104,6 +104,12 @@ class EventConsumer:
         causation_token = context.causation_id.set(str(envelope.event_id))
         try:
             outcome = await self._apply(envelope, handler, message)
+            # one line per consumed event, like an access log: `make logs CID=...` follows a request
+            # from the gateway through every service its events reached
+            log.info(
+                "event consumed",
+                extra={"event_type": envelope.event_type, "event_id": str(envelope.event_id), "outcome": outcome},
+            )
         finally:
             context.causation_id.reset(causation_token)
             context.correlation_id.reset(correlation_token)

@@ -18,6 +18,19 @@ logs of the last run stay for a post-mortem until the next run starts.
 Tests that use it are marked ``fleet`` (``pytest -m "not fleet"`` skips them).
 One test session at a time per machine: the test databases are named per service,
 not per run (a second session would find the ports taken and say so).
+
+Fault injection: lesson-, payment- and student-service (the path a completed lesson
+takes to a charge and XP) reach PostgreSQL and RabbitMQ through a
+:class:`~shared.testing.tcp_proxy.TcpProxy` each, started with the fleet, so a test
+can cut or hang one service's link while the fleet runs::
+
+    broker = fleet.links("lesson-service").broker
+    broker.cut()      # connections dropped, new ones refused
+    ...
+    broker.restore()  # a test that cuts restores, also when it fails (try/finally)
+
+``fleet.env`` is what the processes were started with (the proxied URLs);
+``fleet.direct_database_url(service)`` bypasses the proxy, for checks made while a link is cut.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -40,7 +54,10 @@ from shared.runner import lifecycle
 from shared.runner.layout import VAR_DIR, FleetLayout
 from shared.runner.servers import Endpoints
 from shared.runner.supervisor import Supervisor
+from shared.testing.tcp_proxy import TcpProxy
 
+# the services whose database and broker links go through a proxy a test can cut
+FAULT_INJECTABLE = ("lesson-service", "payment-service", "student-service")
 READY_TIMEOUT_SECONDS = float(os.environ.get("REPITBOT_TEST_FLEET_READY_TIMEOUT", 90))
 _OWNER_FILE = "owner.pid"  # the pytest process that runs this fleet
 _CLEANED_FILE = "cleaned"  # written once a run's resources are gone
@@ -51,6 +68,20 @@ def _say(message: str) -> None:
 
 
 @dataclass(frozen=True)
+class ServiceLinks:
+    """A service's links to its dependencies, each through a proxy a test can cut, hang and restore."""
+
+    service: str
+    database: TcpProxy
+    broker: TcpProxy
+    direct_database_url: str
+
+    def restore(self) -> None:
+        self.database.restore()
+        self.broker.restore()
+
+
+@dataclass(frozen=True)
 class TestFleet:
     """A running test fleet: where each service is, what it was given, and clients for it."""
 
@@ -58,6 +89,7 @@ class TestFleet:
 
     prepared: lifecycle.PreparedFleet
     urls: dict[str, str] = field(default_factory=dict)
+    service_links: dict[str, ServiceLinks] = field(default_factory=dict)
 
     @property
     def layout(self) -> FleetLayout:
@@ -78,6 +110,17 @@ class TestFleet:
 
     def url(self, service: str) -> str:
         return self.urls[by_name(service).name]
+
+    def links(self, service: str) -> ServiceLinks:
+        """The proxied links of one of :data:`FAULT_INJECTABLE`."""
+        return self.service_links[by_name(service).name]
+
+    def direct_database_url(self, service: str) -> str:
+        """The service's database, not through its proxy (works while the link is cut)."""
+        name = by_name(service).name
+        if name in self.service_links:
+            return self.service_links[name].direct_database_url
+        return self.env[name]["DATABASE_URL"]
 
     def client(self, service: str, **kwargs: Any) -> httpx.AsyncClient:
         """An async client on a service's base URL; use it as ``async with fleet.client(...)``."""
@@ -112,12 +155,40 @@ def running_test_fleet(run_id: str | None = None) -> Iterator[TestFleet]:
     lifecycle.refuse_busy_ports(layout)  # before anything is dropped: another session may own them
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     (layout.state_dir / _OWNER_FILE).write_text(str(os.getpid()))
+    proxies: list[TcpProxy] = []
     try:
         prepared = lifecycle.prepare(layout, endpoints=endpoints, fresh_databases=True, say=_say)
+        links = _proxy_links(prepared, proxies)
         lifecycle.start(prepared, ready_timeout=READY_TIMEOUT_SECONDS, say=_say)
-        yield TestFleet(prepared, lifecycle.service_urls(layout))
+        yield TestFleet(prepared, lifecycle.service_urls(layout), links)
     finally:
-        _shut_down(layout, endpoints)
+        try:
+            _shut_down(layout, endpoints)
+        finally:
+            for proxy in proxies:
+                proxy.stop()
+
+
+def _proxy_links(prepared: lifecycle.PreparedFleet, proxies: list[TcpProxy]) -> dict[str, ServiceLinks]:
+    """Put a proxy between each fault-injectable service and its database and broker (after the
+    migrations, which ran direct): the service's environment names the proxy instead."""
+    links: dict[str, ServiceLinks] = {}
+    for name in FAULT_INJECTABLE:
+        env = prepared.environments[name]
+        direct_database_url = env["DATABASE_URL"]
+        started = []
+        for key in ("DATABASE_URL", "RABBITMQ_URL"):
+            target = urlsplit(env[key])
+            proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or _DEFAULT_PORTS[key])
+            proxy.start()
+            proxies.append(proxy)
+            env[key] = proxy.rewrite_url(env[key])
+            started.append(proxy)
+        links[name] = ServiceLinks(name, started[0], started[1], direct_database_url)
+    return links
+
+
+_DEFAULT_PORTS = {"DATABASE_URL": 5432, "RABBITMQ_URL": 5672}
 
 
 def _shut_down(layout: FleetLayout, endpoints: Endpoints) -> None:
