@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gateway.cpu import OTHER, CpuUsage
-from benchmarks.gateway.fleet import BENCH_SERVICES, bench_layout
+from benchmarks.common.cpu import OTHER, CpuUsage
+from benchmarks.common.fleet import bench_layout
 from benchmarks.gateway.gateway import gateway_overrides
 from benchmarks.gateway.nginx import NginxPlan, render_config
 from benchmarks.gateway.report import (
@@ -22,6 +22,7 @@ from benchmarks.gateway.report import (
     Comparison,
     TargetResult,
 )
+from benchmarks.gateway.run import SERVICES as GATEWAY_BENCH_SERVICES
 from benchmarks.gateway.settings import BenchSettings, parse_settings_list
 from benchmarks.gateway.wrk import (
     ERROR_KINDS,
@@ -232,7 +233,7 @@ def test_the_bench_fleet_shares_nothing_with_a_developers_or_a_test_fleet() -> N
     bench, dev, test = bench_layout(), FleetLayout.development(), FleetLayout.for_test_run("r1")
     user_service = by_name("user-service")
 
-    assert {spec.name for spec in bench.specs} <= set(BENCH_SERVICES)
+    assert {spec.name for spec in bench_layout(GATEWAY_BENCH_SERVICES).specs} == set(GATEWAY_BENCH_SERVICES)
     assert bench.port(user_service) == 28001
     assert bench.database_name(user_service) == "repitbot_bench_user"
     for other in (dev, test):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks.gateway.fleet import say
+from benchmarks.common.fleet import say
+from benchmarks.common.machine import describe_machine
 from benchmarks.gateway.nginx import NginxError, find_nginx
-from benchmarks.gateway.report import describe_machine
 from benchmarks.gateway.run import BenchError, run_benchmark
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import find_wrk
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {missing} not found; install with: {INSTALL_HINT}", file=sys.stderr)
         return 2
 
-    machine = describe_machine(wrk, nginx)
+    machine = describe_machine({"wrk": [wrk, "-v"], "nginx": [nginx, "-v"]})
     say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by wrk, nginx, the services and the servers")
     try:
         report = run_benchmark(settings, wrk=wrk, nginx_executable=nginx, machine=machine)

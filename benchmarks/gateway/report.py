@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gateway.cpu import OTHER, CpuUsage
+from benchmarks.common.cpu import OTHER, CpuUsage
+from benchmarks.common.results import RESULTS_DIR, write_results
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import WrkResult
-from shared.runner.layout import REPO_ROOT, VAR_DIR
-
-RESULTS_DIR = VAR_DIR / "bench-results"
 
 # Targets from the issue; reported against, never asserted.
 THROUGHPUT_VS_NGINX_TARGET = 0.8
@@ -151,10 +145,7 @@ class BenchReport:
         }
 
     def write_json(self, directory: Path = RESULTS_DIR) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"gateway-{self.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
-        return path
+        return write_results("gateway", self.started_at, self.as_dict(), directory)
 
     def render(self) -> str:
         s = self.settings
@@ -301,74 +292,3 @@ def _verdict(value: float | None, target: float, stretch: float) -> str:
     if value >= stretch:
         return "stretch met"
     return "met" if value >= target else "missed"
-
-
-# --- the machine -----------------------------------------------------------------------------------
-
-
-def describe_machine(wrk: str, nginx: str) -> dict[str, Any]:
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": _cpu_model(),
-        "memory_gib": _memory_gib(),
-        "kernel": platform.release(),
-        "os": _os_release(),
-        "python": platform.python_version(),
-        "wrk": _version([wrk, "-v"]),
-        "nginx": _version([nginx, "-v"]),
-        "git_commit": _version(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
-        "uncommitted": _uncommitted_paths(),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_gib() -> float | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _os_release() -> str:
-    try:
-        return platform.freedesktop_os_release().get("PRETTY_NAME", "unknown")
-    except OSError:
-        return "unknown"
-
-
-def _uncommitted_paths() -> list[str]:
-    """What the measured code has that its commit has not (e.g. a gateway still being written)."""
-    try:
-        finished = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=normal"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except OSError:
-        return []
-    return [line[3:] for line in finished.stdout.splitlines() if line[3:] and not line[3:].startswith("var/")]
-
-
-def _version(command: list[str]) -> str:
-    try:
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
-    except OSError:
-        return "unknown"
-    output = (finished.stdout + finished.stderr).strip().splitlines()
-    return output[0].strip() if output else "unknown"

@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
-from benchmarks.gateway import cpu, gateway, nginx
-from benchmarks.gateway.fleet import running_bench_fleet, say
+from benchmarks.common import cpu
+from benchmarks.common.fleet import running_bench_fleet, say
+from benchmarks.common.lock import fleet_lock
+from benchmarks.gateway import gateway, nginx
 from benchmarks.gateway.report import DIRECT, GATEWAY, NGINX, PACED, THROUGHPUT, BenchReport, TargetResult
 from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import WrkError, WrkResult, WrkRunner
@@ -30,6 +32,7 @@ from shared.runner.supervisor import Supervisor
 
 ENDPOINT = "/api/v1/users/me"
 NGINX_PREFIX = VAR_DIR / "bench-nginx"
+SERVICES = ("api-gateway", "user-service")  # what the measured request passes through
 
 
 class BenchError(RuntimeError):
@@ -46,7 +49,7 @@ def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, m
     report = BenchReport(started_at, settings, machine, results={})
 
     with ExitStack() as stack:
-        layout = stack.enter_context(running_bench_fleet(overrides)).layout
+        layout = stack.enter_context(running_bench_fleet(SERVICES, overrides)).layout
         user_service = by_name("user-service")
         token, user_id = register_user(layout.base_url(user_service))
         plan = nginx.NginxPlan(
@@ -74,8 +77,9 @@ def run_benchmark(settings: BenchSettings, *, wrk: str, nginx_executable: str, m
         measurable = [result for result in results.values() if result.url and not result.problems]
 
         phases = Phases(WrkRunner(wrk, settings.threads), settings, token, report.commands, _components(layout, proxy))
-        phases.run(THROUGHPUT, measurable)
-        phases.run(PACED, measurable)
+        with fleet_lock():
+            phases.run(THROUGHPUT, measurable)
+            phases.run(PACED, measurable)
 
     report.wall_seconds = time.monotonic() - started
     return report

@@ -1,9 +1,9 @@
 """The bench fleet: the runner's own lifecycle with a layout of its own, beside any other fleet.
 
-It runs only what the measured request passes through — the gateway and
-user-service — so the other services' start-up and background work (outbox polls,
-consumers, the gateway's health checks on them) neither lengthen the run nor take
-CPU from it.
+Each benchmark names the services it needs (the gateway benchmark only the gateway and
+user-service), so the other services' start-up and background work (outbox polls,
+consumers, the gateway's health checks on them) neither lengthen the run nor take CPU
+from it.
 
 A developer's fleet uses ports 8000-8008, databases ``repitbot_<svc>``, vhost
 ``repitbot`` and Redis database 0; a test run uses 18000-18008,
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import psutil
@@ -34,7 +34,7 @@ BENCH_PORT_OFFSET = 20_000
 BENCH_REDIS_DB = 14
 BENCH_VHOST = "repitbot_bench"
 BENCH_STATE_DIR = VAR_DIR / "bench-fleet"
-BENCH_SERVICES = ("api-gateway", "user-service")  # the ones that exist are started
+ALL_SERVICES = tuple(spec.name for spec in FLEET)
 READY_TIMEOUT_SECONDS = float(os.environ.get("REPITBOT_READY_TIMEOUT", 90))
 _OWNER_FILE = "owner.pid"  # the bench process that runs this fleet
 
@@ -54,7 +54,9 @@ class BenchLayout(FleetLayout):
         return spec.database_name.replace("repitbot_", "repitbot_bench_", 1)
 
 
-def bench_layout() -> BenchLayout:
+def bench_layout(services: Iterable[str] = ALL_SERVICES) -> BenchLayout:
+    """The layout for ``services`` (those of them in ``shared/fleet.py``; the others are not started)."""
+    wanted = set(services)
     return BenchLayout(
         name="bench",
         env="test",
@@ -63,21 +65,26 @@ def bench_layout() -> BenchLayout:
         vhost=BENCH_VHOST,
         redis_db=BENCH_REDIS_DB,
         state_dir=BENCH_STATE_DIR,
-        specs=tuple(spec for spec in FLEET if spec.name in BENCH_SERVICES),
+        specs=tuple(spec for spec in FLEET if spec.name in wanted),
     )
 
 
 @contextmanager
-def running_bench_fleet(overrides: Mapping[str, str]) -> Iterator[lifecycle.PreparedFleet]:
-    """Start the bench fleet with per-service setting ``overrides``; stop it and remove its data after."""
-    layout = bench_layout()
+def running_bench_fleet(
+    services: Iterable[str], overrides: Mapping[str, str] | None = None
+) -> Iterator[lifecycle.PreparedFleet]:
+    """Start ``services`` as the bench fleet with per-service setting ``overrides`` (``<PREFIX>_<NAME>``);
+    stop it and remove its data after."""
+    layout = bench_layout(services)
     endpoints = Endpoints.from_environment()
-    _clean_up_abandoned_run(layout, endpoints)
+    _clean_up_abandoned_run(bench_layout(), endpoints)  # whichever services that run had
     lifecycle.refuse_busy_ports(layout)  # before anything is dropped: another bench may own them
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     (layout.state_dir / _OWNER_FILE).write_text(str(os.getpid()))
     try:
-        prepared = lifecycle.prepare(layout, endpoints=endpoints, overrides=overrides, fresh_databases=True, say=say)
+        prepared = lifecycle.prepare(
+            layout, endpoints=endpoints, overrides=overrides or {}, fresh_databases=True, say=say
+        )
         lifecycle.start(prepared, ready_timeout=READY_TIMEOUT_SECONDS, say=say)
         yield prepared
     finally:

@@ -1,0 +1,80 @@
+"""The machine a benchmark ran on, recorded with its results: CPUs, memory, OS, tools and the code."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from shared.runner.layout import REPO_ROOT
+
+
+def describe_machine(tools: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """CPUs, memory, OS, Python, the code's commit and uncommitted paths, and each tool's version
+    (``tools``: name → the command that prints it, e.g. ``{"wrk": ["wrk", "-v"]}``)."""
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "kernel": platform.release(),
+        "os": _os_release(),
+        "python": platform.python_version(),
+        **{name: _version(command) for name, command in (tools or {}).items()},
+        "git_commit": _version(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
+        "uncommitted": _uncommitted_paths(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _os_release() -> str:
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME", "unknown")
+    except OSError:
+        return "unknown"
+
+
+def _uncommitted_paths() -> list[str]:
+    """What the measured code has that its commit has not (e.g. a gateway still being written)."""
+    try:
+        finished = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=normal"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except OSError:
+        return []
+    return [line[3:] for line in finished.stdout.splitlines() if line[3:] and not line[3:].startswith("var/")]
+
+
+def _version(command: list[str]) -> str:
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "unknown"
+    output = (finished.stdout + finished.stderr).strip().splitlines()
+    return output[0].strip() if output else "unknown"
