@@ -75,16 +75,19 @@ audit: ## known vulnerabilities in the pins of requirements.lock (pip-audit; nee
 	fi; \
 	exit $$rc
 
-# Installs wrk and nginx from Debian when missing (root only; on a systemd machine Debian's nginx
-# package also starts a system nginx on :80, which the bench does not use).
-bench: install ## gateway benchmark: direct vs nginx vs gateway with wrk, ~2 min; BENCH_QUICK=1 for a smoke run
-	@missing=(); for tool in wrk nginx; do \
-	  command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing+=($$tool); done; \
-	if [ $${#missing[@]} -gt 0 ]; then \
-	  if [ "$$(id -u)" -ne 0 ]; then echo "make bench needs $${missing[*]}: apt-get install -y $${missing[*]} (as root)" >&2; exit 2; fi; \
-	  echo "installing $${missing[*]} from Debian"; DEBIAN_FRONTEND=noninteractive apt-get install -y $${missing[*]}; \
+# Every benchmark under benchmarks/ in turn (python -m benchmarks), or BENCH=name[,name]; BENCH_QUICK=1 makes
+# each a short smoke run. The gateway benchmark needs wrk and nginx: installed from Debian when missing (root
+# only; on a systemd machine Debian's nginx package also starts a system nginx on :80, which the bench does not use).
+bench: install ## benchmarks (docs/performance.md), one after another; BENCH=events for one, BENCH_QUICK=1 for a smoke run
+	@if [ -z "$${BENCH:-}" ] || [[ ",$${BENCH}," == *",gateway,"* ]]; then \
+	  missing=(); for tool in wrk nginx; do \
+	    command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing+=($$tool); done; \
+	  if [ $${#missing[@]} -gt 0 ]; then \
+	    if [ "$$(id -u)" -ne 0 ]; then echo "make bench needs $${missing[*]}: apt-get install -y $${missing[*]} (as root)" >&2; exit 2; fi; \
+	    echo "installing $${missing[*]} from Debian"; DEBIAN_FRONTEND=noninteractive apt-get install -y $${missing[*]}; \
+	  fi; \
 	fi
-	$(BIN)/python -m benchmarks.gateway
+	$(BIN)/python -m benchmarks
 
 # EMAIL, NAME and PASSWORD reach the recipe as environment variables (make exports command-line
 # variables), so no quoting can break and the password never shows in a process list.
