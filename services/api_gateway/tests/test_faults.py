@@ -15,7 +15,8 @@ limit alone), that a dead Redis is not even connected to during the retry interv
 tried by exactly one request, that Redis' shared count resumes afterwards, that a cut in the
 middle of a burst leaves no limiter key without an expiry; and for the breaker, that it opens
 exactly at the threshold and that half-open probes which *succeed* close it, with exactly the
-configured number of requests reaching the recovered service.
+configured number of requests reaching the recovered service; and one of two instances killed
+under load (≥ 99% succeed, it leaves the rotation and rejoins once healthy).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from services.api_gateway.routing import JWKS_PATH
 from services.api_gateway.tests.conftest import (
     WAIT_SECONDS,
     Upstream,
+    UpstreamProcess,
     assert_error,
     breaker_state,
     gateway_settings,
@@ -43,6 +45,7 @@ from services.api_gateway.tests.conftest import (
 )
 from shared.clock import FakeClock
 from shared.testing.infra import TEST_REDIS_URL
+from shared.testing.scale import proof_scale
 from shared.testing.tcp_proxy import TcpProxy
 from shared.testing.tokens import TokenFactory
 
@@ -223,3 +226,55 @@ async def test_a_cut_service_opens_the_breaker_at_the_threshold_and_successful_p
             after = await asyncio.gather(*(client.get(ME) for _ in range(50)))
             assert [response.status_code for response in after] == [200] * 50
             assert len(upstream.state.requests_to(ME)) == PROBES + 50
+
+
+async def test_one_of_two_instances_failing_under_load_leaves_the_rotation_and_rejoins_when_healthy(
+    upstream: Upstream, clock: FakeClock, tokens: TokenFactory
+) -> None:
+    """PROOF_SCALE requests (GETs and POSTs, 8 in flight) while instance "b" is killed a third of the
+    way in and started again at two thirds: at least 99% succeed, "b" answers nothing while dead and
+    is back in the rotation once its health check passes."""
+    count = proof_scale()
+    first, second = UpstreamProcess("a").start(), UpstreamProcess("b").start()
+    try:
+        settings = gateway_settings(
+            {"user-service": [first.url, second.url]},
+            jwks_url=upstream.url + JWKS_PATH,
+            rate_limit_requests=10 * count,
+        )
+        headers = tokens.auth_header(uuid.uuid4(), "tutor")
+        async with running_gateway(settings, clock=clock) as gateway, gateway.client(headers=headers) as client:
+            semaphore = asyncio.Semaphore(8)
+            answers: list[httpx.Response] = []
+            dead = asyncio.Event()
+            out_of_rotation: list[bool] = []
+
+            async def call(index: int) -> None:
+                async with semaphore:
+                    response = await client.request("POST" if index % 4 == 0 else "GET", ME)
+                answers.append(response)
+                if len(answers) == count // 3:
+                    second.kill()
+                    dead.set()
+                elif len(answers) == 2 * count // 3:
+                    services = (await client.get("/gateway/services")).json()["services"]["user-service"]
+                    [victim] = [i for i in services["instances"] if i["url"] == second.url]
+                    out_of_rotation.append(victim["breaker"]["state"] == "open" or not victim["healthy"])
+                    await asyncio.to_thread(second.start)  # healthy again, at the same address
+
+            await asyncio.gather(*(call(index) for index in range(count)))
+            assert dead.is_set() and out_of_rotation == [True]  # the dead one had left the rotation
+            succeeded = sum(response.status_code == 200 for response in answers)
+            assert succeeded >= 0.99 * count, Counter(response.status_code for response in answers)
+            failed = [response for response in answers if response.status_code != 200]
+            for response in failed:  # a refused POST is not retried (it may not be idempotent)
+                assert_error(response, 503, "service_unavailable")
+
+            # back in the rotation once the health round finds it ready and its breaker has cooled
+            clock.advance(settings.breaker_reset_seconds)
+            await gateway.gateway.registry.refresh()
+            after = [(await client.get(ME)).json()["upstream"] for _ in range(20)]
+            assert Counter(after) == {"a": 10, "b": 10}
+    finally:
+        first.kill()
+        second.kill()
