@@ -12,12 +12,15 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
 
 from shared.fleet import by_name
 from shared.testing.events import eventually
+from shared.testing.scale import proof_scale
 
 PASSWORD = "correct horse battery staple"
 
@@ -103,13 +106,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
-    """A second user-service process on the fleet's database: SIGTERM ends it only after its
-    shutdown (requests drained, consumer stopped, outbox flushed) has run to the end."""
+@asynccontextmanager
+async def _second_user_service(fleet, log_path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """A second user-service process on the fleet's database and a free port, ready; killed if still
+    running at the end."""
     spec = by_name("user-service")
     port = _free_port()
     env = {**os.environ, **fleet.env["user-service"], "PORT": str(port)}
-    log_path = tmp_path / "user-service.log"
     with log_path.open("w") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -126,8 +129,9 @@ async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
 
             async def answers_ready() -> bool:
                 try:
@@ -136,15 +140,79 @@ async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
                     return False
 
             await eventually(answers_ready, timeout=30, what="the second process is ready")
-            await _register_tutor(client, f"sigterm-{uuid.uuid4().hex[:6]}")
-        process.send_signal(signal.SIGTERM)
-        exit_code = await asyncio.wait_for(process.wait(), 30)
+        yield process, url
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _assert_stopped_cleanly(exit_code: int, log_path) -> None:
     # uvicorn re-raises the signal once its graceful shutdown is done, so the exit is "by SIGTERM"
     assert exit_code in (0, -signal.SIGTERM), log_path.read_text()[-2000:]
     messages = [json.loads(line).get("message") for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert "stopped" in messages, messages[-10:]  # our lifespan shutdown ran to its end
     assert messages.index("stopped") < messages.index("Application shutdown complete.")
+
+
+async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
+    """A second user-service process on the fleet's database: SIGTERM ends it only after its
+    shutdown (requests drained, consumer stopped, outbox flushed) has run to the end."""
+    log_path = tmp_path / "user-service.log"
+    async with _second_user_service(fleet, log_path) as (process, url):
+        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+            await _register_tutor(client, f"sigterm-{uuid.uuid4().hex[:6]}")
+        process.send_signal(signal.SIGTERM)
+        exit_code = await asyncio.wait_for(process.wait(), 30)
+    _assert_stopped_cleanly(exit_code, log_path)
+
+
+async def test_sigterm_under_load_loses_no_accepted_request(fleet, tmp_path) -> None:
+    """PROOF_SCALE registrations (8 in flight) at a second user-service process, SIGTERM a third of the
+    way in. Every request either got its answer (201, and the account exists) or was never taken on
+    (refused, or its connection closed unread: no account exists); none was processed and then dropped."""
+    count = proof_scale()
+    emails = [f"drain-{uuid.uuid4().hex[:12]}@example.test" for _ in range(count)]
+    outcomes: dict[str, str] = {}
+    in_flight_at_signal: list[int] = []
+    log_path = tmp_path / "user-service.log"
+    async with _second_user_service(fleet, log_path) as (process, url):
+        semaphore = asyncio.Semaphore(8)
+        in_flight = 0
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+            async def register(email: str) -> None:
+                nonlocal in_flight
+                async with semaphore:
+                    in_flight += 1
+                    try:
+                        response = await client.post(
+                            "/api/v1/auth/register",
+                            json={"email": email, "password": PASSWORD, "full_name": "Drain Tutor"},
+                        )
+                        outcomes[email] = str(response.status_code)
+                    except httpx.TransportError as error:
+                        outcomes[email] = type(error).__name__
+                    finally:
+                        in_flight -= 1
+                if len(outcomes) == count // 3:
+                    in_flight_at_signal.append(in_flight)
+                    process.send_signal(signal.SIGTERM)
+
+            await asyncio.gather(*(register(email) for email in emails))
+        exit_code = await asyncio.wait_for(process.wait(), 30)
+    _assert_stopped_cleanly(exit_code, log_path)
+
+    assert in_flight_at_signal and in_flight_at_signal[0] > 0, "no request was in flight at SIGTERM"
+    answered = {email for email, outcome in outcomes.items() if outcome == "201"}
+    unanswered = set(emails) - answered
+    assert {outcomes[email] for email in answered} == {"201"}
+    assert len(answered) >= count // 3
+    assert {outcome for outcome in outcomes.values()} <= {"201", "ConnectError", "RemoteProtocolError", "ReadError"}
+    conn = await asyncpg.connect(fleet.env["user-service"]["DATABASE_URL"])
+    try:
+        stored = {row["email"] for row in await conn.fetch("SELECT email FROM users WHERE email = ANY($1)", emails)}
+    finally:
+        await conn.close()
+    assert answered <= stored  # every answered request is kept
+    assert not (stored & unanswered), "processed, then the answer was dropped: " + repr(sorted(stored & unanswered))
