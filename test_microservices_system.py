@@ -382,8 +382,8 @@ def step_a_late_cancellation_is_charged_and_an_early_one_is_not(s: Scenario) -> 
     return f"late cancellation charged {PRICE}, early one free; balance {expected}"
 
 
-def _reminders(s: Scenario, lesson_id: str) -> list[dict[str, Any]]:
-    reply = s.call("GET", f"/api/v1/notifications/reminders?lesson_id={lesson_id}", as_user="tutor")
+def _reminders(s: Scenario, lesson_id: str, as_user: str = "tutor") -> list[dict[str, Any]]:
+    reply = s.call("GET", f"/api/v1/notifications/reminders?lesson_id={lesson_id}", as_user=as_user)
     return s.expect(reply, 200, "the lesson's reminders")["items"]
 
 
@@ -960,6 +960,41 @@ def step_month_analytics_income_equals_the_ledgers_charges(s: Scenario) -> str:
     return f"income {charged} = the ledger's charges"
 
 
+def step_month_reminders_for_every_future_lesson_and_none_for_the_cancelled(s: Scenario) -> str:
+    """The tutor books the two weeks after the month (same weekday and time). notification-service plans
+    reminders for each at T−24 h and T−1 h, for the student and for the parent (the default offsets,
+    neither has set others); the month's two cancelled lessons have no reminder left to send."""
+    month = s.values["month_lessons"]
+    eighth = datetime.fromisoformat(
+        s.expect(s.call("GET", f"/api/v1/lessons/{month[-1]}", as_user="m_tutor"), 200, "the 8th lesson")["starts_at"]
+    )
+    upcoming = _weekly_series(
+        s, "m_student", "m_tutor", eighth + timedelta(weeks=1), 2, "the tutor books the next two weeks", timezone="UTC"
+    )
+    people = {s.ids["m_student"], s.ids["m_parent"]}
+    for lesson in upcoming:
+        start = datetime.fromisoformat(lesson["starts_at"])
+
+        def planned(lesson_id: str = lesson["id"]) -> list[dict[str, Any]]:
+            items = _reminders(s, lesson_id, as_user="m_tutor")
+            return items if len(items) == 2 * len(people) else []
+
+        reminders = _wait_until(planned, f"the reminders of the lesson on {start:%d %b}")
+        seen = sorted((x["user_id"], datetime.fromisoformat(x["due_at"]), x["status"]) for x in reminders)
+        expected = sorted(
+            (person, start - offset, "pending")
+            for person in people
+            for offset in (timedelta(hours=24), timedelta(hours=1))
+        )
+        if seen != expected:
+            raise StepFailed(f"T−24 h and T−1 h for the student and the parent expected: {reminders}")
+    for lesson_id in month[6:]:  # cancelled late and early
+        left = [x for x in _reminders(s, lesson_id, as_user="m_tutor") if x["status"] == "pending"]
+        if left:
+            raise StepFailed(f"a cancelled lesson still has reminders to send: {left}")
+    return "the next two lessons: T−24 h and T−1 h for the student and the parent; the cancelled ones: none"
+
+
 STEPS: list[Callable[[Scenario], str]] = [
     step_fleet_is_up,
     step_tutor_registers,
@@ -993,6 +1028,7 @@ STEPS: list[Callable[[Scenario], str]] = [
     step_month_balance_is_the_top_up_less_seven_charges,
     step_month_xp_level_and_achievements_follow_the_table,
     step_month_analytics_income_equals_the_ledgers_charges,
+    step_month_reminders_for_every_future_lesson_and_none_for_the_cancelled,
 ]
 
 
