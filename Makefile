@@ -12,7 +12,7 @@ RUNNER := $(BIN)/python -m shared.runner
 INSTALLED := $(VENV)/.installed
 DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server fonts-dejavu-core prometheus prometheus-alertmanager
 
-.PHONY: help install deps run stop status logs migrate test lint audit bench sandbox create-admin lock clean
+.PHONY: help install deps run stop status logs migrate test soak lint audit bench sandbox create-admin lock clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,11 @@ test: install ## the whole test suite (real PostgreSQL, RabbitMQ, Redis; prints 
 	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
 	exit $$rc
+
+# The proof suites (marked `proof`: fault injection, SIGTERM under load, fuzzing) are part of make
+# test at PROOF_SCALE=200; soak runs just them, larger. SCALE=5000 for more; the per-test timeout grows.
+soak: install ## the proof suites at PROOF_SCALE=1000 (SCALE=... to change), not part of make test
+	PROOF_SCALE=$(or $(SCALE),1000) $(BIN)/pytest -m proof --timeout=1800 $(PYTEST_ARGS)
 
 sandbox: install ## the bot in a browser (no Telegram): the fleet, then a web chat on http://127.0.0.1:8090/
 	$(RUNNER) up $(if $(filter-out 0,$(MONITORING)),--monitoring)

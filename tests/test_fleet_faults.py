@@ -28,6 +28,8 @@ from shared.testing.events import eventually
 from shared.testing.fleet import FAULT_INJECTABLE, TestFleet
 from shared.testing.scale import proof_scale
 
+pytestmark = pytest.mark.proof
+
 PRICE = 100_000  # minor units
 LESSON_XP_GRADE_5 = 200  # a regular lesson graded 5 (services/student_service/domain/xp.py)
 CONCURRENCY = 8

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
+import pytest
 
 from shared.fleet import by_name
 from shared.testing.events import eventually
@@ -167,6 +168,7 @@ async def test_sigterm_drains_and_stops_cleanly(fleet, tmp_path) -> None:
     _assert_stopped_cleanly(exit_code, log_path)
 
 
+@pytest.mark.proof
 async def test_sigterm_under_load_loses_no_accepted_request(fleet, tmp_path) -> None:
     """PROOF_SCALE registrations (8 in flight) at a second user-service process, SIGTERM a third of the
     way in. Every request either got its answer (201, and the account exists) or was never taken on

@@ -49,6 +49,8 @@ from shared.testing.scale import proof_scale
 from shared.testing.tcp_proxy import TcpProxy
 from shared.testing.tokens import TokenFactory
 
+pytestmark = pytest.mark.proof
+
 LIMIT, RETRY_SECONDS = 5, 10  # the per-caller limit and the Redis retry interval of these gateways
 THRESHOLD, RESET_SECONDS, PROBES = 4, 20, 3  # the breaker settings of the breaker test
 ME = "/api/v1/users/me"
