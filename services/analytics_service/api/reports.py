@@ -27,6 +27,8 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
 Format = Annotated[Literal["json", "csv"], Query()]
+# a report answers JSON, or CSV with ``format=csv``: the OpenAPI document names both media types
+JSON_OR_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 def _tutor(tutor_id: str, caller: Any) -> uuid.UUID:
@@ -71,7 +73,7 @@ async def tutor_summary(
     return await reports.summary(session, tutor, tz, first, last)
 
 
-@router.get("/tutors/{tutor_id}/income", response_model=None)
+@router.get("/tutors/{tutor_id}/income", response_model=None, responses=JSON_OR_CSV)
 async def tutor_income(
     tutor_id: str,
     request: Request,
@@ -91,7 +93,7 @@ async def tutor_income(
     return {"tutor_id": str(tutor), "timezone": tz, "from": first.isoformat(), "to": last.isoformat(), "items": rows}
 
 
-@router.get("/students/{student_id}/progress", response_model=None)
+@router.get("/students/{student_id}/progress", response_model=None, responses=JSON_OR_CSV)
 async def student_progress(
     student_id: AccessibleStudentId,
     request: Request,

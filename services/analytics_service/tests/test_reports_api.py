@@ -136,6 +136,25 @@ async def test_a_students_progress_over_time_and_the_metrics(
         assert name in metrics, name
 
 
+async def test_the_csv_exports_have_the_media_type_the_openapi_document_names(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    # found by tests/test_fuzzing.py: ?format=csv answered text/csv where only JSON was documented
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    paths = {
+        "/api/v1/analytics/tutors/{tutor_id}/income": f"/api/v1/analytics/tutors/{tutor.id}/income",
+        "/api/v1/analytics/students/{student_id}/progress": f"/api/v1/analytics/students/{student.id}/progress",
+    }
+    documented = (await client.get("/openapi.json")).json()["paths"]
+    for template, url in paths.items():
+        media_types = documented[template]["get"]["responses"]["200"]["content"]
+        for report_format in ("json", "csv"):
+            response = await client.get(url, params={"format": report_format}, headers=tutor.headers)
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"].split(";")[0] in media_types, (template, report_format)
+
+
 async def test_cli_rebuild_recomputes_the_same_models(db: asyncpg.Pool, database_url: str, rabbit_url: str) -> None:
     p = practice(seed=9, lessons=10)
     await publish_and_wait(rabbit_url, db, p.events)
