@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import available, chosen
+from benchmarks.common.cpu import OTHER, CpuUsage
+from benchmarks.common.seed import Pair, interleaved, series_chunks
+from benchmarks.common.stats import Summary, percentile, percentile_label, rate, ratio
+from benchmarks.events.report import EventReport, LatencyPhase, ThroughputPhase
+from benchmarks.events.settings import EventSettings
+from benchmarks.failfast import report as failfast_report
+from benchmarks.failfast.run import HANGING, OPEN, FailFastResult
+from benchmarks.failfast.run import Phase as FailFastPhase
+from benchmarks.failfast.settings import FailFastSettings
+from shared.testing.accounts import Account
 
 
 def _package(root: Path, name: str, *, runnable: bool = True) -> None:
@@ -37,3 +48,153 @@ def test_the_dispatcher_runs_the_named_benchmarks_or_all_and_names_an_unknown_on
 
 def test_this_repository_has_the_gateway_benchmark() -> None:
     assert available()[0] == "gateway"
+
+
+# --- percentiles and summaries ---------------------------------------------------------------
+
+
+def test_percentiles_interpolate_between_the_closest_ranks() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([4, 1, 3, 2], 0) == 1
+    assert percentile([4, 1, 3, 2], 100) == 4
+    assert percentile(list(range(1, 101)), 99) == pytest.approx(99.01)
+    assert percentile([7.0], 95) == 7.0
+    with pytest.raises(ValueError, match="no samples"):
+        percentile([], 50)
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile([1], 101)
+
+
+def test_a_summary_has_count_mean_max_and_the_usual_percentiles() -> None:
+    summary = Summary.of([10.0, 20.0, 30.0, 40.0])
+
+    assert (summary.count, summary.mean, summary.maximum) == (4, 25.0, 40.0)
+    assert summary["p50"] == 25.0 and summary["p99"] == pytest.approx(39.7)
+    assert summary.as_dict() == {
+        "count": 4,
+        "mean": 25.0,
+        "p50": 25.0,
+        "p90": 37.0,
+        "p95": 38.5,
+        "p99": 39.7,
+        "max": 40.0,
+    }
+    assert percentile_label(99.9) == "p99.9"
+    assert rate(600, 2.0) == 300 and rate(5, 0) == 0
+    assert ratio(1.0, 4.0) == 0.25 and ratio(None, 4.0) is None and ratio(1.0, 0) is None
+
+
+# --- seeding -------------------------------------------------------------------------------------
+
+
+def test_series_chunks_hold_every_lesson_in_the_past_back_to_back() -> None:
+    today = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+
+    chunks = series_chunks(1200, 500, today=today)
+
+    assert [count for _, count in chunks] == [500, 500, 200]
+    assert chunks[0][0] == date(2026, 11, 26) - timedelta(days=1201)
+    assert [first for first, _ in chunks[1:]] == [
+        chunks[0][0] + timedelta(days=500),
+        chunks[0][0] + timedelta(days=1000),
+    ]
+    last_day = chunks[-1][0] + timedelta(days=199)
+    assert last_day == date(2026, 11, 24)  # the day before yesterday
+
+
+def test_completions_alternate_between_pairs() -> None:
+    a = Pair(Account("t1", "tutor", "x"), Account("s1", "student", "y"), ["a1", "a2", "a3"])
+    b = Pair(Account("t2", "tutor", "x"), Account("s2", "student", "y"), ["b1"])
+
+    assert [(pair.student.id, lesson) for pair, lesson in interleaved([a, b])] == [
+        ("s1", "a1"),
+        ("s2", "b1"),
+        ("s1", "a2"),
+        ("s1", "a3"),
+    ]
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_event_settings_from_the_environment_and_quick_mode() -> None:
+    full = EventSettings.from_environment({})
+    assert (full.rate, full.duration_seconds, full.backlog, full.pairs) == (100, 30, 6000, 20)
+    assert full.paced_events == 3500 and full.lessons_per_pair == 475
+    quick = EventSettings.from_environment({"BENCH_QUICK": "1", "BENCH_EVENTS_RATE": "50"})
+    assert quick.quick and quick.rate == 50 and quick.backlog == 600
+    with pytest.raises(ValueError, match="BENCH_EVENTS_BACKLOG"):
+        EventSettings.from_environment({"BENCH_EVENTS_BACKLOG": "0"})
+    with pytest.raises(ValueError, match="at most 12"):
+        EventSettings.from_environment({"BENCH_EVENTS_STUDENTS": "13"})
+
+
+def test_failfast_settings_keep_the_gateways_timeout_unless_quick_or_told() -> None:
+    assert FailFastSettings.from_environment({}).timeout_seconds is None
+    assert FailFastSettings.from_environment({"BENCH_QUICK": "yes"}).timeout_seconds == 3.0
+    assert FailFastSettings.from_environment({"BENCH_FAILFAST_TIMEOUT": "1.5"}).timeout_seconds == 1.5
+    with pytest.raises(ValueError, match="whole number"):
+        FailFastSettings.from_environment({"BENCH_FAILFAST_RATE": "2.5"})
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+MACHINE = {"nproc": 2, "cpu_model": "Test CPU", "memory_gib": 8.0, "git_commit": "abc1234", "uncommitted": []}
+
+
+def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targets() -> None:
+    report = EventReport(datetime(2026, 11, 26, 13, 0, tzinfo=UTC), EventSettings(), MACHINE)
+    report.bare_latency = LatencyPhase("bare", 3000, 100.0, Summary.of([1.0, 2.0, 3.0, 4.0]))
+    report.full_latency = LatencyPhase(
+        "full", 3000, 99.5, Summary.of([10.0, 20.0, 30.0, 80.0]), cpu=CpuUsage({"student-service": 3.0}, 10.0)
+    )
+    report.bare_throughput = ThroughputPhase("bare", 6000, 5.0)
+    report.full_throughput = ThroughputPhase("full", 6000, 12.0, first_seconds=0.05, missing=0)
+
+    assert report.comparison() == {
+        "p50_full_vs_bare": 10.0,
+        "p99_full_vs_bare": pytest.approx(78.5 / 3.97),
+        "rate_full_vs_bare": pytest.approx(500 / 1200),
+    }
+    text = report.render()
+    assert "| full | 4 | 100 | 25.00 | 65.00 | 72.50 | 78.50 | 80.00 | 0 |" in text
+    assert "| full | 6,000 | 12.00 | 500 | 0.05 | 0 |" in text
+    assert "full path p99 at 100 events/s: 78.50 ms   (target <= 50 ms: MISSED)" in text
+    assert "full path sustained: 500 events/s   (target >= 600/s: MISSED)" in text
+    assert "| full | 0.30 | 0.30 |" in text  # the CPU table: student-service's 3 s over 10 s
+    assert report.as_dict()["comparison"]["p50_full_vs_bare"] == 10.0
+
+
+def test_a_phase_during_which_other_programs_used_the_cpu_is_reported_as_disturbed() -> None:
+    report = EventReport(datetime(2026, 11, 26, 13, 0, tzinfo=UTC), EventSettings(), MACHINE)
+    report.full_throughput = ThroughputPhase("full", 10, 1.0, cpu=CpuUsage({OTHER: 5.0}, 10.0))
+
+    assert report.disturbances() == [
+        "full: other programs used 0.50 cores meanwhile; its figures are disturbed (run again on a quiet machine)"
+    ]
+    assert "target >= 600/s: MISSED" in report.render() and "p99 at 100 events/s: n/a" in report.render()
+
+
+def test_the_failfast_report_divides_the_open_breakers_p95_by_the_timeouts() -> None:
+    result = FailFastResult(datetime(2026, 11, 26, 13, 0, tzinfo=UTC), FailFastSettings(), MACHINE, {})
+    result.phases[HANGING] = _failfast_phase(HANGING, [30_000.0] * 19 + [30_010.0], 504)
+    result.phases[OPEN] = _failfast_phase(OPEN, [2.0] * 19 + [3.0], 503)
+    result.breaker_after_hang = "open"
+
+    assert failfast_report.comparison(result)["p95_open_vs_hanging"] == pytest.approx(2.05 / 30_000.5)
+    text = failfast_report.render(result)
+    assert "(1 : 14,634)" in text and "20x 503" in text and "Problems" not in text
+
+
+def test_unexpected_answers_in_a_failfast_phase_are_counted() -> None:
+    phase = _failfast_phase(OPEN, [2.0, 2.0], 503)
+    phase.statuses[200] += 1
+
+    assert phase.unexpected == 1
+
+
+def _failfast_phase(key: str, latencies: list[float], status: int) -> FailFastPhase:
+    phase = FailFastPhase(key, key)
+    phase.latencies_ms.extend(latencies)
+    phase.statuses[status] += len(latencies)
+    return phase

@@ -21,6 +21,9 @@ from typing import Any
 
 import psutil
 
+from shared.runner.layout import FleetLayout
+from shared.runner.supervisor import Supervisor
+
 Groups = Callable[[], dict[str, list[int]]]  # component name → its pids, resolved at each run's start
 WRK = "wrk"
 SOFTIRQ = "softirq"
@@ -54,6 +57,32 @@ class CpuUsage:
 def processes_named(*names: str) -> list[int]:
     """Pids of every process whose name is one of ``names`` (e.g. every PostgreSQL backend)."""
     return [p.info["pid"] for p in psutil.process_iter(["pid", "name"]) if p.info["name"] in names]
+
+
+def fleet_components(layout: FleetLayout, **extra: Callable[[], list[int]]) -> Groups:
+    """Each service of the bench fleet (its process and children), supervisord, PostgreSQL, Redis and
+    RabbitMQ, plus ``extra`` components (name → its pids), looked up afresh for each run (database
+    backends come and go)."""
+    supervisor = Supervisor(layout)
+
+    def lookup() -> dict[str, list[int]]:
+        supervisord_pid = supervisor.pid()
+        return {
+            **service_processes(supervisor),
+            # it copies every line the services log from their pipes into the log files
+            "supervisord": [supervisord_pid] if supervisord_pid else [],
+            **{name: pids() for name, pids in extra.items()},
+            "postgres": processes_named("postgres"),
+            "redis": processes_named("redis-server"),
+            "rabbitmq": processes_named("beam.smp", "epmd", "erl_child_setup"),
+        }
+
+    return lookup
+
+
+def service_processes(supervisor: Supervisor) -> dict[str, list[int]]:
+    """Service name → the pids of its process and its children, for every running program of the fleet."""
+    return {name: with_children(info["pid"]) for name, info in supervisor.processes().items() if info.get("pid")}
 
 
 def with_children(pid: int) -> list[int]:

@@ -28,7 +28,6 @@ from benchmarks.gateway.settings import BenchSettings
 from benchmarks.gateway.wrk import WrkError, WrkResult, WrkRunner
 from shared.fleet import by_name
 from shared.runner.layout import VAR_DIR, FleetLayout
-from shared.runner.supervisor import Supervisor
 
 ENDPOINT = "/api/v1/users/me"
 NGINX_PREFIX = VAR_DIR / "bench-nginx"
@@ -165,25 +164,7 @@ class Phases:
 
 
 def _components(layout: FleetLayout, proxy: nginx.RunningNginx) -> cpu.Groups:
-    """Component → pids, looked up afresh for each round (database backends come and go)."""
-
-    supervisor = Supervisor(layout)
-
-    def lookup() -> dict[str, list[int]]:
-        services = {
-            name: cpu.with_children(info["pid"]) for name, info in supervisor.processes().items() if info.get("pid")
-        }
-        supervisord_pid = supervisor.pid()
-        return {
-            **services,
-            # it copies every line the services log from their pipes into the log files
-            "supervisord": [supervisord_pid] if supervisord_pid else [],
-            "nginx": cpu.with_children(proxy.pid),
-            "postgres": cpu.processes_named("postgres"),
-            "redis": cpu.processes_named("redis-server"),
-        }
-
-    return lookup
+    return cpu.fleet_components(layout, nginx=lambda: cpu.with_children(proxy.pid))
 
 
 def register_user(user_service_url: str) -> tuple[str, str]:

@@ -1,0 +1,109 @@
+"""When an event was committed and when its XP became visible, per lesson.
+
+*Visible*: a bench-only trigger on student-service's ``xp_ledger`` (installed in the
+bench database after migrations, removed with it) does ``pg_notify('bench_xp',
+source_key)`` for each new award. PostgreSQL delivers a notification when the
+transaction that sent it commits, so its arrival is the moment the award became
+visible to any read — the student-service API's included — without polling it. The
+listener runs on its own thread and event loop, so the harness's own work never
+delays a stamp.
+
+*Committed*: the ``created_at`` of the lesson's ``lesson.completed`` outbox row:
+``clock_timestamp()`` when ``add_event`` inserted it, inside the completing
+transaction, just before its commit — so a latency from it is, if anything, a little
+long. PostgreSQL and the harness read the same system clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterable
+
+import asyncpg
+
+from shared.db import asyncpg_dsn
+
+CHANNEL = "bench_xp"
+LESSON_KEY_PREFIX = "lesson:"  # student-service's source_key of a lesson's award
+_INSTALL = f"""
+CREATE OR REPLACE FUNCTION bench_xp_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', NEW.source_key);
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS bench_xp_notify ON xp_ledger;
+CREATE TRIGGER bench_xp_notify AFTER INSERT ON xp_ledger FOR EACH ROW EXECUTE FUNCTION bench_xp_notify();
+"""
+
+
+async def install_xp_trigger(student_database_url: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(student_database_url), timeout=10)
+    try:
+        await connection.execute(_INSTALL)
+    finally:
+        await connection.close()
+
+
+class XpWatcher:
+    """Collects ``lesson id → wall-clock time its XP award committed`` from the trigger's notifications."""
+
+    def __init__(self, student_database_url: str) -> None:
+        self._dsn = asyncpg_dsn(student_database_url)
+        self.visible_at: dict[str, float] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-xp-watcher", daemon=True)
+        self._connection: asyncpg.Connection | None = None
+        self._arrived = threading.Condition()
+
+    def start(self) -> XpWatcher:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=15)
+        return self
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _listen(self) -> None:
+        self._connection = await asyncpg.connect(self._dsn, timeout=10)
+        await self._connection.add_listener(CHANNEL, self._on_notify)
+
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        now = time.time()
+        if payload.startswith(LESSON_KEY_PREFIX):
+            with self._arrived:
+                self.visible_at.setdefault(payload.removeprefix(LESSON_KEY_PREFIX), now)
+                self._arrived.notify_all()
+
+    def wait_for(self, lesson_ids: Iterable[str], timeout: float) -> list[str]:
+        """Block until every lesson's XP is visible or ``timeout`` passes; returns those still missing."""
+        wanted = set(lesson_ids)
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while missing := wanted - self.visible_at.keys():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return sorted(missing)
+                self._arrived.wait(timeout=min(remaining, 1.0))
+        return []
+
+
+async def committed_at(lesson_database_url: str, lesson_ids: Iterable[str]) -> dict[str, float]:
+    """Lesson id → wall-clock time its ``lesson.completed`` outbox row was written (epoch seconds)."""
+    connection = await asyncpg.connect(asyncpg_dsn(lesson_database_url), timeout=10)
+    try:
+        rows = await connection.fetch(
+            "SELECT envelope->'payload'->>'lesson_id' AS lesson_id, extract(epoch FROM created_at) AS at"
+            " FROM outbox_events WHERE event_type = 'lesson.completed'"
+            " AND envelope->'payload'->>'lesson_id' = ANY($1::text[])",
+            list(lesson_ids),
+        )
+    finally:
+        await connection.close()
+    return {row["lesson_id"]: float(row["at"]) for row in rows}

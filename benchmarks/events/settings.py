@@ -1,0 +1,69 @@
+"""What one event-path run does, from ``BENCH_EVENTS_*`` variables (``BENCH_QUICK=1``: a short smoke run)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    rate: int = 100  # completions per second in the paced phases
+    duration_seconds: int = 30  # measured part of each paced phase
+    warmup_seconds: int = 5  # paced, before the measured part, not counted
+    backlog: int = 6000  # completions committed at once for the sustained-rate phase
+    tutors: int = 4
+    students_per_tutor: int = 5  # each pair gets its lessons at its own hour, so a tutor's never overlap
+    series_limit: int = 500  # lesson-service's MAX_SERIES_LESSONS for the run (its own maximum)
+    quick: bool = False
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> EventSettings:
+        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        defaults = cls.quick_defaults() if quick else cls()
+
+        def number(name: str, default: int) -> int:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            value = int(raw)
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive integer, not {raw!r}")
+            return value
+
+        settings = cls(
+            rate=number("BENCH_EVENTS_RATE", defaults.rate),
+            duration_seconds=number("BENCH_EVENTS_DURATION", defaults.duration_seconds),
+            warmup_seconds=number("BENCH_EVENTS_WARMUP", defaults.warmup_seconds),
+            backlog=number("BENCH_EVENTS_BACKLOG", defaults.backlog),
+            tutors=number("BENCH_EVENTS_TUTORS", defaults.tutors),
+            students_per_tutor=number("BENCH_EVENTS_STUDENTS", defaults.students_per_tutor),
+            series_limit=defaults.series_limit,
+            quick=quick,
+        )
+        if settings.students_per_tutor > 12:
+            raise ValueError("BENCH_EVENTS_STUDENTS may be at most 12 (one hour of the day each, from 06:00 UTC)")
+        return settings
+
+    @classmethod
+    def quick_defaults(cls) -> EventSettings:
+        return cls(duration_seconds=5, warmup_seconds=1, backlog=600, tutors=2, students_per_tutor=2, quick=True)
+
+    @property
+    def pairs(self) -> int:
+        return self.tutors * self.students_per_tutor
+
+    @property
+    def paced_events(self) -> int:
+        """Completions one paced phase sends, warm-up included."""
+        return self.rate * (self.warmup_seconds + self.duration_seconds)
+
+    @property
+    def lessons_per_pair(self) -> int:
+        """Enough past lessons for the paced phase and the backlog, spread over every pair."""
+        return math.ceil((self.paced_events + self.backlog) / self.pairs)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
