@@ -22,7 +22,7 @@ from services.material_service.domain.access import MaterialAccess, can_view, is
 from services.material_service.domain.blobs import BlobStore
 from services.material_service.domain.files import Unsatisfiable, byte_range, content_disposition, safe_filename
 from services.material_service.domain.sniff import ALLOWED, sniff
-from services.material_service.domain.upload import Form, read_form
+from services.material_service.domain.upload import FILE_FIELD, Form, read_form
 from services.material_service.models import Material
 from services.material_service.settings import MaterialServiceSettings
 from shared.auth.deps import Caller, CurrentUser
@@ -100,7 +100,22 @@ async def _visible(access: MaterialAccess, material_id: uuid.UUID) -> Material:
     return material
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MaterialOut)
+def _upload_body() -> dict[str, Any]:
+    """The upload's request body for the OpenAPI document (it is read from the stream by hand, so FastAPI
+    cannot see it): a file as multipart, or a link (``url``) as JSON or a plain form."""
+    fields = MaterialFields.model_json_schema()
+    file = {"type": "string", "format": "binary"}
+    upload = {**fields, "properties": {**fields["properties"], FILE_FIELD: file}, "required": ["title", FILE_FIELD]}
+    link = {**fields, "required": ["title", "url"]}
+    content = {
+        "multipart/form-data": {"schema": upload},
+        "application/json": {"schema": link},
+        "application/x-www-form-urlencoded": {"schema": link},
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=MaterialOut, openapi_extra=_upload_body())
 async def upload(request: Request, caller: CurrentUser) -> MaterialOut:
     """A file (multipart ``file`` plus the metadata fields ``title``, ``subject``, ``grade``,
     ``tags``, ``description``, ``homework_id``) or a link (``url`` instead of a file; also as
