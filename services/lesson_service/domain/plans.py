@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lesson_service.models import Lesson, StudyPlanTopic
@@ -30,6 +30,7 @@ async def replace_plan(
     session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID, titles: Sequence[str]
 ) -> list[StudyPlanTopic]:
     """The plan becomes ``titles``; a topic whose title stays keeps its identity (and what it covered)."""
+    await lock_pair(session, tutor_id, student_id)  # before it changes any of the pair's lessons
     existing = {topic.title: topic for topic in await topics(session, tutor_id, student_id)}
     kept: list[StudyPlanTopic] = []
     for position, title in enumerate(titles):
@@ -52,7 +53,21 @@ async def replace_plan(
     return kept
 
 
+async def lock_pair(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:
+    """Hold the tutor–student pair's lock until the transaction ends (re-entrant within it).
+
+    A reflow locks all of the pair's lessons, so a request that already holds one of them (a cancel,
+    an edit) and a concurrent one holding another would each wait for the other's row: a deadlock.
+    Taking this lock before any lesson row of the pair (``lessons.get_lesson(for_update=True)`` and
+    ``reflow`` do) makes changes of one pair take turns instead.
+    """
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"lessons:{tutor_id}:{student_id}"}
+    )
+
+
 async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:
+    await lock_pair(session, tutor_id, student_id)
     plan = await topics(session, tutor_id, student_id)
     if not plan:
         return

@@ -1,5 +1,6 @@
 """Who may do what with a lesson, as a matrix: tutor A (its tutor), tutor B, A's student, that student's
-parent, another student, an admin, anonymous."""
+parent, another student, an admin, a service account (the bot's own token: it sees every lesson and
+changes none; it acts for a person with that person's token), anonymous."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ MATRIX: dict[str, dict[str, int]] = {
         "parent": 200,
         "stranger": 404,
         "admin": 200,
+        "service": 200,
         "anonymous": 401,
     },
     "edit": {
@@ -30,6 +32,7 @@ MATRIX: dict[str, dict[str, int]] = {
         "parent": 403,
         "stranger": 404,
         "admin": 403,
+        "service": 403,
         "anonymous": 401,
     },
     "complete": {
@@ -39,6 +42,7 @@ MATRIX: dict[str, dict[str, int]] = {
         "parent": 403,
         "stranger": 404,
         "admin": 403,
+        "service": 403,
         "anonymous": 401,
     },
     "missed": {
@@ -48,6 +52,7 @@ MATRIX: dict[str, dict[str, int]] = {
         "parent": 403,
         "stranger": 404,
         "admin": 403,
+        "service": 403,
         "anonymous": 401,
     },
     "cancel": {
@@ -57,6 +62,7 @@ MATRIX: dict[str, dict[str, int]] = {
         "parent": 200,
         "stranger": 404,
         "admin": 403,
+        "service": 403,
         "anonymous": 401,
     },
 }
@@ -82,6 +88,7 @@ async def test_the_access_matrix(client: httpx.AsyncClient, people: People, acti
         "parent": people.parent_of(student),
         "stranger": people.student_of(tutor_b),
         "admin": people.admin(),
+        "service": Person("telegram-bot", "service", people.users.tokens.auth_header("telegram-bot", "service")),
         "anonymous": None,
     }
     for day, (name, expected) in enumerate(MATRIX[action].items()):
