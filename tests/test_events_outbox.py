@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from shared import context
 from shared.db import Database, asyncpg_dsn
@@ -112,3 +112,60 @@ async def test_a_session_outside_a_service_is_refused(events_db_url: str) -> Non
                 await add_event(session, _user_updated())
     finally:
         await db.dispose()
+
+
+async def test_a_transaction_with_several_events_notifies_once(db: Database) -> None:
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction() as session:
+            for _ in range(3):
+                await add_event(session, _user_updated())
+        async with db.transaction() as session:
+            await add_event(session, _user_updated())
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+    assert sum("pg_notify" in statement for statement in statements) == 2  # one per transaction
+    assert sum("INSERT INTO outbox_events" in statement for statement in statements) == 4
+
+
+async def test_an_event_after_a_rolled_back_savepoint_notifies_again(db: Database) -> None:
+    """The savepoint's NOTIFY went with it; the relay must still be woken for the event that stays."""
+    listener = await asyncpg.connect(asyncpg_dsn(db.url))
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notified.put_nowait(args[2]))
+    try:
+        async with db.transaction() as session:
+            with pytest.raises(_Rollback):
+                async with session.begin_nested():
+                    await add_event(session, _user_updated())
+                    raise _Rollback
+            kept = await add_event(session, _user_updated())
+
+        await asyncio.wait_for(notified.get(), timeout=10)
+        assert await _outbox_row(db, kept.event_id) is not None
+    finally:
+        await listener.close()
+
+
+async def test_an_event_inside_a_savepoint_after_the_outer_notified_does_not_notify_again(db: Database) -> None:
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction() as session:
+            await add_event(session, _user_updated())
+            async with session.begin_nested():
+                await add_event(session, _user_updated())
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+    assert sum("pg_notify" in statement for statement in statements) == 1
