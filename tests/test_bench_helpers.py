@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from benchmarks.__main__ import available, chosen
 from benchmarks.common.cpu import OTHER, CpuUsage
+from benchmarks.common.lock import try_lock
 from benchmarks.common.seed import Pair, interleaved, series_chunks
 from benchmarks.common.stats import Summary, percentile, percentile_label, rate, ratio
 from benchmarks.events.report import EventReport, LatencyPhase, ThroughputPhase
@@ -119,8 +121,8 @@ def test_completions_alternate_between_pairs() -> None:
 
 def test_event_settings_from_the_environment_and_quick_mode() -> None:
     full = EventSettings.from_environment({})
-    assert (full.rate, full.duration_seconds, full.backlog, full.pairs) == (100, 30, 6000, 20)
-    assert full.paced_events == 3500 and full.lessons_per_pair == 475
+    assert (full.rate, full.duration_seconds, full.backlog, full.pairs) == (100, 30, 6000, 100)
+    assert full.paced_events == 3500 and full.lessons_per_pair == 95
     quick = EventSettings.from_environment({"BENCH_QUICK": "1", "BENCH_EVENTS_RATE": "50"})
     assert quick.quick and quick.rate == 50 and quick.backlog == 600
     with pytest.raises(ValueError, match="BENCH_EVENTS_BACKLOG"):
@@ -198,3 +200,12 @@ def _failfast_phase(key: str, latencies: list[float], status: int) -> FailFastPh
     phase.latencies_ms.extend(latencies)
     phase.statuses[status] += len(latencies)
     return phase
+
+
+def test_a_lock_held_elsewhere_is_not_taken_until_it_is_released(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.lock"
+    with open(path, "a") as first, open(path, "a") as second:
+        assert try_lock(first)
+        assert not try_lock(second)  # another open file description: as another process would see it
+        fcntl.flock(first, fcntl.LOCK_UN)
+        assert try_lock(second)

@@ -12,18 +12,23 @@ takes ports +20000 (28000-28008), ``repitbot_bench_<svc>``, vhost
 ``repitbot_bench`` and Redis database 14, with supervisord and logs under
 ``var/bench-fleet/``, so it disturbs neither. Like a test run it starts from
 empty databases and removes its databases, vhost and Redis keys at the end.
-One bench at a time per machine: a second finds the ports taken and says so.
+One bench at a time per machine: a second waits until the first has stopped its fleet
+(``var/bench-fleet.lock``; an older bench without it, by its owner pid), so
+``make bench`` runs of different benchmarks by different people take turns.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
-import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import psutil
 
+from benchmarks.common.lock import try_lock
+from benchmarks.common.output import say
 from shared.fleet import FLEET, ServiceSpec
 from shared.runner import lifecycle
 from shared.runner.layout import VAR_DIR, FleetLayout
@@ -37,10 +42,7 @@ BENCH_STATE_DIR = VAR_DIR / "bench-fleet"
 ALL_SERVICES = tuple(spec.name for spec in FLEET)
 READY_TIMEOUT_SECONDS = float(os.environ.get("REPITBOT_READY_TIMEOUT", 90))
 _OWNER_FILE = "owner.pid"  # the bench process that runs this fleet
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+FLEET_SLOT = VAR_DIR / "bench-fleet.lock"  # held by the bench whose fleet it is, from start to teardown
 
 
 class BenchLayout(FleetLayout):
@@ -77,23 +79,52 @@ def running_bench_fleet(
     stop it and remove its data after."""
     layout = bench_layout(services)
     endpoints = Endpoints.from_environment()
-    _clean_up_abandoned_run(bench_layout(), endpoints)  # whichever services that run had
-    lifecycle.refuse_busy_ports(layout)  # before anything is dropped: another bench may own them
-    layout.state_dir.mkdir(parents=True, exist_ok=True)
-    (layout.state_dir / _OWNER_FILE).write_text(str(os.getpid()))
-    try:
-        prepared = lifecycle.prepare(
-            layout, endpoints=endpoints, overrides=overrides or {}, fresh_databases=True, say=say
-        )
-        lifecycle.start(prepared, ready_timeout=READY_TIMEOUT_SECONDS, say=say)
-        yield prepared
-    finally:
+    with _the_fleet_slot():
+        _clean_up_abandoned_run(bench_layout(), endpoints)  # whichever services that run had
+        lifecycle.refuse_busy_ports(layout)  # before anything is dropped: another bench may own them
+        layout.state_dir.mkdir(parents=True, exist_ok=True)
+        (layout.state_dir / _OWNER_FILE).write_text(str(os.getpid()))
         try:
-            lifecycle.stop(layout)
+            prepared = lifecycle.prepare(
+                layout, endpoints=endpoints, overrides=overrides or {}, fresh_databases=True, say=say
+            )
+            lifecycle.start(prepared, ready_timeout=READY_TIMEOUT_SECONDS, say=say)
+            yield prepared
         finally:
-            lifecycle.teardown(layout, endpoints)
-            (layout.state_dir / _OWNER_FILE).unlink(missing_ok=True)
-            say(f"bench fleet stopped and its data removed; logs kept in {layout.log_dir}")
+            try:
+                lifecycle.stop(layout)
+            finally:
+                lifecycle.teardown(layout, endpoints)
+                (layout.state_dir / _OWNER_FILE).unlink(missing_ok=True)
+                say(f"bench fleet stopped and its data removed; logs kept in {layout.log_dir}")
+
+
+@contextmanager
+def _the_fleet_slot() -> Iterator[None]:
+    """Wait (polling, so Ctrl-C works) until no other bench has the bench fleet; hold it inside the block."""
+    FLEET_SLOT.parent.mkdir(parents=True, exist_ok=True)
+    with open(FLEET_SLOT, "a") as handle:
+        started, waiting = time.monotonic(), False
+        while not try_lock(handle) or _older_bench_running():
+            if not waiting:
+                say("another bench has the bench fleet; waiting for it to finish")
+                waiting = True
+            time.sleep(1)
+        if waiting:
+            say(f"the bench fleet is free after {time.monotonic() - started:.0f}s")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _older_bench_running() -> bool:
+    """A bench started before benches took FLEET_SLOT (its process is alive and its supervisord runs)."""
+    layout = bench_layout()
+    owner = _owner_pid(layout)
+    return (
+        owner is not None and owner != os.getpid() and psutil.pid_exists(owner) and Supervisor(layout).pid() is not None
+    )
 
 
 def _clean_up_abandoned_run(layout: FleetLayout, endpoints: Endpoints) -> None:

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO
 
-from benchmarks.common.fleet import say
+from benchmarks.common.output import say
 
 POLL_SECONDS = 0.5
 
@@ -29,7 +29,8 @@ def lock_path() -> Path:
     return Path(os.environ.get("REPITBOT_FLEET_LOCK", "/tmp/repitbot-fleet.lock"))
 
 
-def _try_lock(handle: IO[str]) -> bool:
+def try_lock(handle: IO[str]) -> bool:
+    """Take an exclusive flock on ``handle`` if nobody holds one; False if somebody does."""
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -52,9 +53,9 @@ def fleet_lock(path: Path | None = None) -> Iterator[None]:
     """Hold the fleet lock inside the block, waiting as long as it takes (for synchronous harnesses)."""
     path = path or lock_path()
     with open(path, "a") as handle:
-        if not _try_lock(handle):
+        if not try_lock(handle):
             waiting = _Waiting(path)
-            while not _try_lock(handle):
+            while not try_lock(handle):
                 time.sleep(POLL_SECONDS)
             waiting.done()
         try:
@@ -68,9 +69,9 @@ async def fleet_lock_async(path: Path | None = None) -> AsyncIterator[None]:
     """The same inside an event loop: waiting for the lock blocks nothing else, and can be cancelled."""
     path = path or lock_path()
     with open(path, "a") as handle:  # noqa: ASYNC230 (a local lock file: opening it does not block)
-        if not _try_lock(handle):
+        if not try_lock(handle):
             waiting = _Waiting(path)
-            while not _try_lock(handle):  # noqa: ASYNC110 (a flock has no event to wait on)
+            while not try_lock(handle):  # noqa: ASYNC110 (a flock has no event to wait on)
                 await asyncio.sleep(POLL_SECONDS)
             waiting.done()
         try:
