@@ -2,12 +2,16 @@
 
 Raise an :class:`ApiError` (or a subclass) anywhere; the handlers installed by
 ``create_app`` turn it, validation failures, unknown routes and unexpected
-exceptions into that shape. Clients never see a stack trace or SQL.
+exceptions into that shape. Clients never see a stack trace or SQL. The OpenAPI
+document says so: every operation's 422, 4XX and 5XX answer is an ``ErrorResponse``
+(not FastAPI's ``HTTPValidationError``, which these handlers never send).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -138,7 +142,63 @@ def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+ERROR_SCHEMA_NAME = "ErrorResponse"
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": ERROR_SCHEMA_NAME,
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details", "correlation_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+                "correlation_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        }
+    },
+}
+_FASTAPI_VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def document_error_shape(document: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI document with :data:`ERROR_SCHEMA` as every operation's 422, 4XX and 5XX answer."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}}}
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            documented_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+            if documented_422 == {"$ref": _FASTAPI_VALIDATION_ERROR}:
+                responses["422"] = {"description": "Validation error", "content": content}
+            responses.setdefault("4XX", {"description": "Client error", "content": content})
+            responses.setdefault("5XX", {"description": "Server error or unavailable", "content": content})
+    if _FASTAPI_VALIDATION_ERROR not in json.dumps(document):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)  # only HTTPValidationError referred to it
+    return document
+
+
+def _documenting_error_shape(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_error_shape(build())
+        return app.openapi_schema
+
+    return openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.openapi = _documenting_error_shape(app)  # type: ignore[method-assign]
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _api_error_response(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import httpx
+import jsonschema
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, ValidationError
@@ -109,6 +110,26 @@ async def test_unexpected_errors_reveal_nothing(client: httpx.AsyncClient) -> No
     assert r.status_code == 500
     assert "SELECT" not in r.text and "Traceback" not in r.text
     _assert_error_shape(r.json(), "internal_error")
+
+
+async def test_the_openapi_document_describes_the_error_shape_that_is_sent(client: httpx.AsyncClient) -> None:
+    # found by tests/test_fuzzing.py: 422 was documented as FastAPI's {"detail": [...]}, which is never sent
+    document = (await client.get("/openapi.json")).json()
+    responses = document["paths"]["/items"]["post"]["responses"]
+    for status in ("422", "4XX", "5XX"):
+        assert responses[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    validator = jsonschema.Draft202012Validator(document["components"]["schemas"]["ErrorResponse"])
+    for sent in (
+        await client.post("/items", json={}),
+        await client.post("/items", json={"name": "taken", "count": 1}),
+        await client.get("/nowhere"),
+        await client.get("/boom"),
+    ):
+        assert list(validator.iter_errors(sent.json())) == [], sent.text
+    assert list(validator.iter_errors({"detail": [{"loc": ["body"], "msg": "m", "type": "t"}]}))
 
 
 async def test_correlation_id_is_kept_or_made_and_returned(client: httpx.AsyncClient) -> None:
