@@ -116,6 +116,16 @@ def _api_error_response(exc: ApiError) -> JSONResponse:
 
 # character_not_in_repertoire (a NUL in text), untranslatable_character (\u0000 in jsonb)
 TEXT_POSTGRES_CANNOT_STORE = frozenset({"22021", "22P05"})
+# "not now" rather than "never": connection exceptions (08), insufficient resources (53, e.g. too many
+# connections), operator intervention (57: shutdown, cannot connect now, statement timeout), and the
+# rollbacks a retry cures (serialization failure, deadlock). The client gets 503 and may retry.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_transient_database_error(sqlstate: str | None) -> bool:
+    return bool(sqlstate) and (sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES or sqlstate in _TRANSIENT_SQLSTATES)
+
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -231,6 +241,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if getattr(exc.orig, "sqlstate", None) in TEXT_POSTGRES_CANNOT_STORE:
             # a NUL character (U+0000) in a text or JSON value: the client's input, not our failure
             return error_response(422, "validation_error", "Text must not contain NUL characters (U+0000)")
+        if is_transient_database_error(getattr(exc.orig, "sqlstate", None)):
+            log.warning("database busy or unavailable: %s", exc.orig)
+            return _api_error_response(ServiceUnavailable("The database is busy or unavailable, try again"))
         log.exception("database error")
         return error_response(500, "internal_error", "Internal error")
 
