@@ -14,8 +14,11 @@ class EventSettings:
     duration_seconds: int = 30  # measured part of each paced phase
     warmup_seconds: int = 5  # paced, before the measured part, not counted
     backlog: int = 6000  # completions committed at once for the sustained-rate phase
-    tutors: int = 4
-    students_per_tutor: int = 5  # each pair gets its lessons at its own hour, so a tutor's never overlap
+    # 100 pairs of 95 lessons each: a student's history stays what two years of weekly lessons leave
+    # (the XP and streak rules look at the whole history, so a few students with thousands of lessons
+    # would measure something else)
+    tutors: int = 10
+    students_per_tutor: int = 10  # each pair gets its lessons at its own hour, so a tutor's never overlap
     series_limit: int = 500  # lesson-service's MAX_SERIES_LESSONS for the run (its own maximum)
     quick: bool = False
 
@@ -49,7 +52,7 @@ class EventSettings:
 
     @classmethod
     def quick_defaults(cls) -> EventSettings:
-        return cls(duration_seconds=5, warmup_seconds=1, backlog=600, tutors=2, students_per_tutor=2, quick=True)
+        return cls(duration_seconds=5, warmup_seconds=1, backlog=600, tutors=3, students_per_tutor=4, quick=True)
 
     @property
     def pairs(self) -> int:
