@@ -122,7 +122,8 @@ def test_completions_alternate_between_pairs() -> None:
 def test_event_settings_from_the_environment_and_quick_mode() -> None:
     full = EventSettings.from_environment({})
     assert (full.rate, full.duration_seconds, full.backlog, full.pairs) == (100, 30, 6000, 100)
-    assert full.paced_events == 3500 and full.lessons_per_pair == 95
+    assert full.paced_events(full.rate) == 3500 and full.paced_events(full.low_rate) == 700
+    assert full.lessons_needed == 10_200 and full.lessons_per_pair == 102
     quick = EventSettings.from_environment({"BENCH_QUICK": "1", "BENCH_EVENTS_RATE": "50"})
     assert quick.quick and quick.rate == 50 and quick.backlog == 600
     with pytest.raises(ValueError, match="BENCH_EVENTS_BACKLOG"):
@@ -147,6 +148,7 @@ MACHINE = {"nproc": 2, "cpu_model": "Test CPU", "memory_gib": 8.0, "git_commit":
 def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targets() -> None:
     report = EventReport(datetime(2026, 11, 26, 13, 0, tzinfo=UTC), EventSettings(), MACHINE)
     report.bare_latency = LatencyPhase("bare", 3000, 100.0, Summary.of([1.0, 2.0, 3.0, 4.0]))
+    report.low_latency = LatencyPhase("low", 600, 20.0, Summary.of([5.0, 6.0]))
     report.full_latency = LatencyPhase(
         "full", 3000, 99.5, Summary.of([10.0, 20.0, 30.0, 80.0]), cpu=CpuUsage({"student-service": 3.0}, 10.0)
     )
@@ -162,6 +164,8 @@ def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targe
     assert "| full | 4 | 100 | 25.00 | 65.00 | 72.50 | 78.50 | 80.00 | 0 |" in text
     assert "| full | 6,000 | 12.00 | 500 | 0.05 | 0 |" in text
     assert "full path p99 at 100 events/s: 78.50 ms   (target <= 50 ms: MISSED)" in text
+    assert "full path p50 / p99 at 20 events/s: 5.50 ms / 5.99 ms" in text
+    assert "| low | 2 | 20 | 5.50 |" in text
     assert "full path sustained: 500 events/s   (target >= 600/s: MISSED)" in text
     assert "| full | 0.30 | 0.30 |" in text  # the CPU table: student-service's 3 s over 10 s
     assert report.as_dict()["comparison"]["p50_full_vs_bare"] == 10.0

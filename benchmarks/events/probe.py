@@ -107,3 +107,16 @@ async def committed_at(lesson_database_url: str, lesson_ids: Iterable[str]) -> d
     finally:
         await connection.close()
     return {row["lesson_id"]: float(row["at"]) for row in rows}
+
+
+async def completed_lessons(lesson_database_url: str) -> dict[str, int]:
+    """Student id → how many of their lessons lesson-service has recorded as completed."""
+    connection = await asyncpg.connect(asyncpg_dsn(lesson_database_url), timeout=10)
+    try:
+        rows = await connection.fetch(
+            "SELECT student_id::text AS student_id, count(*) AS n FROM lessons WHERE status = 'completed'"
+            " GROUP BY student_id"
+        )
+    finally:
+        await connection.close()
+    return {row["student_id"]: int(row["n"]) for row in rows}

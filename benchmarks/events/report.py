@@ -76,6 +76,7 @@ class EventReport:
     settings: EventSettings
     machine: dict[str, Any]
     bare_latency: LatencyPhase | None = None
+    low_latency: LatencyPhase | None = None  # the full path below its capacity
     full_latency: LatencyPhase | None = None
     bare_throughput: ThroughputPhase | None = None
     full_throughput: ThroughputPhase | None = None
@@ -106,6 +107,7 @@ class EventReport:
             "seed": self.seed,
             "latency": {
                 "bare": self.bare_latency.as_dict() if self.bare_latency else None,
+                "full_low_rate": self.low_latency.as_dict() if self.low_latency else None,
                 "full": self.full_latency.as_dict() if self.full_latency else None,
             },
             "throughput": {
@@ -122,7 +124,7 @@ class EventReport:
         return write_results("events", self.started_at, self.as_dict(), directory)
 
     def phases(self) -> list[LatencyPhase | ThroughputPhase]:
-        found = (self.bare_latency, self.full_latency, self.bare_throughput, self.full_throughput)
+        found = (self.bare_latency, self.bare_throughput, self.low_latency, self.full_latency, self.full_throughput)
         return [phase for phase in found if phase is not None]
 
     def disturbances(self) -> list[str]:
@@ -155,18 +157,19 @@ class EventReport:
             )
         lines += [
             "",
-            f"Latency at {s.rate} events/s ({s.duration_seconds}s measured after {s.warmup_seconds}s warm-up), ms:",
+            f"Latency, paced ({s.duration_seconds}s measured after {s.warmup_seconds}s warm-up), ms:",
             "",
             "| path | events | sent/s | p50 | p90 | p95 | p99 | max | missing |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-            *(self._latency_row(phase) for phase in (self.bare_latency, self.full_latency) if phase),
+            *(self._latency_row(phase) for phase in (self.bare_latency, self.low_latency, self.full_latency) if phase),
         ]
-        if self.full_latency and self.full_latency.request_ms:
-            r = self.full_latency.request_ms
-            lines.append(
-                f"(the completing request itself: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms;"
-                f" {self.full_latency.failed_requests} failed)"
-            )
+        for phase in (self.low_latency, self.full_latency):
+            if phase and phase.request_ms:
+                r = phase.request_ms
+                lines.append(
+                    f"(the completing requests of '{phase.label}': p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms;"
+                    f" {phase.failed_requests} failed)"
+                )
         lines += [
             "",
             "Sustained rate (a batch at once; seconds from its start to the last event visible):",
@@ -227,7 +230,16 @@ class EventReport:
         full = self.full_latency.latency_ms if self.full_latency else None
         p99 = full["p99"] if full else None
         full_rate = self.full_throughput.rate if self.full_throughput else None
+        low = self.low_latency.latency_ms if self.low_latency else None
+        low_line = (
+            [
+                f"full path p50 / p99 at {self.settings.low_rate} events/s: {_fmt(low['p50'], ' ms')} / {_fmt(low['p99'], ' ms')}"
+            ]
+            if low
+            else []
+        )
         return [
+            *low_line,
             f"full / bare p50: {_fmt_ratio(c['p50_full_vs_bare'])}, p99: {_fmt_ratio(c['p99_full_vs_bare'])};"
             f" sustained rate full / bare: {_fmt_ratio(c['rate_full_vs_bare'])}",
             f"full path p99 at {self.settings.rate} events/s: {_fmt(p99, ' ms')}"

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class EventSettings:
-    rate: int = 100  # completions per second in the paced phases
+    rate: int = 100  # completions per second in the paced phase the target is about
+    low_rate: int = 20  # a second paced phase, below what the path sustains: its latency unloaded
     duration_seconds: int = 30  # measured part of each paced phase
     warmup_seconds: int = 5  # paced, before the measured part, not counted
     backlog: int = 6000  # completions committed at once for the sustained-rate phase
@@ -38,6 +39,7 @@ class EventSettings:
 
         settings = cls(
             rate=number("BENCH_EVENTS_RATE", defaults.rate),
+            low_rate=number("BENCH_EVENTS_LOW_RATE", defaults.low_rate),
             duration_seconds=number("BENCH_EVENTS_DURATION", defaults.duration_seconds),
             warmup_seconds=number("BENCH_EVENTS_WARMUP", defaults.warmup_seconds),
             backlog=number("BENCH_EVENTS_BACKLOG", defaults.backlog),
@@ -58,15 +60,18 @@ class EventSettings:
     def pairs(self) -> int:
         return self.tutors * self.students_per_tutor
 
+    def paced_events(self, rate: int) -> int:
+        """Completions a paced phase at ``rate`` sends, warm-up included."""
+        return rate * (self.warmup_seconds + self.duration_seconds)
+
     @property
-    def paced_events(self) -> int:
-        """Completions one paced phase sends, warm-up included."""
-        return self.rate * (self.warmup_seconds + self.duration_seconds)
+    def lessons_needed(self) -> int:
+        return self.paced_events(self.low_rate) + self.paced_events(self.rate) + self.backlog
 
     @property
     def lessons_per_pair(self) -> int:
-        """Enough past lessons for the paced phase and the backlog, spread over every pair."""
-        return math.ceil((self.paced_events + self.backlog) / self.pairs)
+        """Enough past lessons for both paced phases and the backlog, spread over every pair."""
+        return math.ceil(self.lessons_needed / self.pairs)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -17,7 +17,7 @@ from benchmarks.common.fleet import ALL_SERVICES, running_bench_fleet, say
 from benchmarks.common.lock import fleet_lock_async
 from benchmarks.common.pacing import paced
 from benchmarks.common.quiet import wait_until_quiet
-from benchmarks.common.seed import Pair, complete_lesson, interleaved, seed_pairs
+from benchmarks.common.seed import Pair, complete_lesson, completion_session, interleaved, seed_pairs
 from benchmarks.gateway.gateway import gateway_overrides
 from benchmarks.memory.sampling import Sampler, Samples
 from benchmarks.memory.settings import MemorySettings
@@ -118,7 +118,10 @@ async def _mixed_load(gateway_url: str, pairs: list[Pair], s: MemorySettings, re
     completions = list(interleaved(pairs))[: s.completions]
     reads = list(itertools.islice(itertools.cycle(itertools.product(pairs, READS)), s.read_rate * s.load_seconds))
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30, limits=limits) as client:
+    async with (
+        httpx.AsyncClient(base_url=gateway_url, timeout=30, limits=limits) as client,
+        completion_session(gateway_url) as completing,
+    ):
 
         async def read(item: tuple[Pair, str]) -> tuple[str, int]:
             pair, template = item
@@ -130,7 +133,7 @@ async def _mixed_load(gateway_url: str, pairs: list[Pair], s: MemorySettings, re
             return template.split("?")[0], status
 
         async def complete(item: tuple[Pair, str]) -> tuple[str, int]:
-            return "POST /api/v1/lessons/{id}/complete", (await complete_lesson(client, *item)).status
+            return "POST /api/v1/lessons/{id}/complete", (await complete_lesson(completing, *item)).status
 
         answered = await asyncio.gather(
             paced(completions, s.completion_rate, complete), paced(reads, s.read_rate, read)
