@@ -81,16 +81,18 @@ audit: ## known vulnerabilities in the pins of requirements.lock (pip-audit; nee
 	exit $$rc
 
 # Every benchmark under benchmarks/ in turn (python -m benchmarks), or BENCH=name[,name]; BENCH_QUICK=1 makes
-# each a short smoke run. The gateway benchmark needs wrk and nginx: installed from Debian when missing (root
-# only; on a systemd machine Debian's nginx package also starts a system nginx on :80, which the bench does not use).
+# each a short smoke run. The gateway benchmark needs wrk and nginx, the capacity benchmark wrk: installed from
+# Debian when missing (root only; on a systemd machine Debian's nginx package also starts a system nginx on :80,
+# which the bench does not use).
 bench: install ## benchmarks (docs/performance.md), one after another; BENCH=events for one, BENCH_QUICK=1 for a smoke run
-	@if [ -z "$${BENCH:-}" ] || [[ ",$${BENCH}," == *",gateway,"* ]]; then \
-	  missing=(); for tool in wrk nginx; do \
-	    command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing+=($$tool); done; \
-	  if [ $${#missing[@]} -gt 0 ]; then \
-	    if [ "$$(id -u)" -ne 0 ]; then echo "make bench needs $${missing[*]}: apt-get install -y $${missing[*]} (as root)" >&2; exit 2; fi; \
-	    echo "installing $${missing[*]} from Debian"; DEBIAN_FRONTEND=noninteractive apt-get install -y $${missing[*]}; \
-	  fi; \
+	@tools=(); \
+	if [ -z "$${BENCH:-}" ] || [[ ",$${BENCH}," == *",gateway,"* ]]; then tools+=(wrk nginx); fi; \
+	if [ -z "$${BENCH:-}" ] || [[ ",$${BENCH}," == *",capacity,"* ]]; then tools+=(wrk); fi; \
+	missing=(); for tool in $$(printf '%s\n' "$${tools[@]}" | sort -u); do \
+	  command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing+=($$tool); done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "make bench needs $${missing[*]}: apt-get install -y $${missing[*]} (as root)" >&2; exit 2; fi; \
+	  echo "installing $${missing[*]} from Debian"; DEBIAN_FRONTEND=noninteractive apt-get install -y $${missing[*]}; \
 	fi
 	$(BIN)/python -m benchmarks
 
