@@ -158,13 +158,15 @@ def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targe
     assert report.comparison() == {
         "p50_full_vs_bare": 10.0,
         "p99_full_vs_bare": pytest.approx(78.5 / 3.97),
+        "p50_low_rate_vs_bare": 2.2,
+        "p99_low_rate_vs_bare": pytest.approx(5.99 / 3.97),
         "rate_full_vs_bare": pytest.approx(500 / 1200),
     }
     text = report.render()
     assert "| full | 4 | 100 | 25.00 | 65.00 | 72.50 | 78.50 | 80.00 | 0 |" in text
     assert "| full | 6,000 | 12.00 | 500 | 0.05 | 0 |" in text
     assert "full path p99 at 100 events/s: 78.50 ms   (target <= 50 ms: MISSED)" in text
-    assert "full path p50 / p99 at 20 events/s: 5.50 ms / 5.99 ms" in text
+    assert "full path p50 / p99 at 20 events/s: 5.50 ms / 5.99 ms; full / bare p50: 2.20x, p99: 1.51x" in text
     assert "| low | 2 | 20 | 5.50 |" in text
     assert "full path sustained: 500 events/s   (target >= 600/s: MISSED)" in text
     assert "| full | 0.30 | 0.30 |" in text  # the CPU table: student-service's 3 s over 10 s

@@ -85,12 +85,18 @@ class EventReport:
     wall_seconds: float = 0.0
 
     def comparison(self) -> dict[str, float | None]:
-        bare, full = self.bare_latency, self.full_latency
-        bare_ms = bare.latency_ms if bare else None
-        full_ms = full.latency_ms if full else None
+        bare_ms = self.bare_latency.latency_ms if self.bare_latency else None
+        full_ms = self.full_latency.latency_ms if self.full_latency else None
+        low_ms = self.low_latency.latency_ms if self.low_latency else None
+
+        def vs_bare(summary: Summary | None, label: str) -> float | None:
+            return ratio(summary[label] if summary else None, bare_ms[label] if bare_ms else None)
+
         return {
-            "p50_full_vs_bare": ratio(full_ms["p50"] if full_ms else None, bare_ms["p50"] if bare_ms else None),
-            "p99_full_vs_bare": ratio(full_ms["p99"] if full_ms else None, bare_ms["p99"] if bare_ms else None),
+            "p50_full_vs_bare": vs_bare(full_ms, "p50"),
+            "p99_full_vs_bare": vs_bare(full_ms, "p99"),
+            "p50_low_rate_vs_bare": vs_bare(low_ms, "p50"),
+            "p99_low_rate_vs_bare": vs_bare(low_ms, "p99"),
             "rate_full_vs_bare": ratio(
                 self.full_throughput.rate if self.full_throughput else None,
                 self.bare_throughput.rate if self.bare_throughput else None,
@@ -233,14 +239,17 @@ class EventReport:
         low = self.low_latency.latency_ms if self.low_latency else None
         low_line = (
             [
-                f"full path p50 / p99 at {self.settings.low_rate} events/s: {_fmt(low['p50'], ' ms')} / {_fmt(low['p99'], ' ms')}"
+                f"full path p50 / p99 at {self.settings.low_rate} events/s: {_fmt(low['p50'], ' ms')} /"
+                f" {_fmt(low['p99'], ' ms')}; full / bare p50: {_fmt_ratio(c['p50_low_rate_vs_bare'])},"
+                f" p99: {_fmt_ratio(c['p99_low_rate_vs_bare'])}"
             ]
             if low
             else []
         )
         return [
             *low_line,
-            f"full / bare p50: {_fmt_ratio(c['p50_full_vs_bare'])}, p99: {_fmt_ratio(c['p99_full_vs_bare'])};"
+            f"at {self.settings.rate} events/s full / bare p50: {_fmt_ratio(c['p50_full_vs_bare'])},"
+            f" p99: {_fmt_ratio(c['p99_full_vs_bare'])};"
             f" sustained rate full / bare: {_fmt_ratio(c['rate_full_vs_bare'])}",
             f"full path p99 at {self.settings.rate} events/s: {_fmt(p99, ' ms')}"
             f"   (target <= {P99_TARGET_MS:g} ms: {_verdict(p99, P99_TARGET_MS, at_most=True)})",
