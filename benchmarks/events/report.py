@@ -29,10 +29,14 @@ class LatencyPhase:
     request_ms: Summary | None = None  # the completing request's own latency (full path only)
     failed_requests: int = 0
     cpu: CpuUsage = field(default_factory=CpuUsage)
+    # every measured event, seconds from the phase's first send: sent, answered, committed, visible
+    timeline: list[tuple[float, float, float | None, float | None]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
+            "timeline_columns": ["sent_s", "answered_s", "committed_s", "visible_s"],
+            "timeline": [[None if v is None else round(v, 4) for v in row] for row in self.timeline],
             "events": self.events,
             "achieved_rate": round(self.achieved_rate, 1),
             "latency_ms": self.latency_ms.as_dict() if self.latency_ms else None,

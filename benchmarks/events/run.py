@@ -177,8 +177,23 @@ class Run:
             )
         if missing_ids:
             self.report.problems.append(f"at {rate}/s: {len(missing_ids)} completed lessons never showed their XP")
+        origin = done[0].sent_at if done else 0.0
+
+        def since(moment: float | None) -> float | None:
+            return None if moment is None else moment - origin
+
+        timeline = [
+            (
+                c.sent_at - origin,
+                c.returned_at - origin,
+                since(committed.get(c.lesson_id)),
+                since(watcher.visible_at.get(c.lesson_id)),
+            )
+            for c in ok
+        ]
         return LatencyPhase(
             label=f"full path at {rate}/s: committed -> XP visible",
+            timeline=timeline,
             events=len(ok),
             achieved_rate=_sending_rate([c.sent_at for c in measured]),
             latency_ms=Summary.of(latencies) if latencies else None,
