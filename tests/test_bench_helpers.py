@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import fcntl
+import os
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import available, chosen
+from benchmarks.common.cli import MissingTool, bench_main
 from benchmarks.common.cpu import OTHER, CpuUsage
 from benchmarks.common.lock import try_lock
 from benchmarks.common.seed import Pair, interleaved, series_chunks
@@ -19,6 +22,7 @@ from benchmarks.failfast import report as failfast_report
 from benchmarks.failfast.run import HANGING, OPEN, FailFastResult
 from benchmarks.failfast.run import Phase as FailFastPhase
 from benchmarks.failfast.settings import FailFastSettings
+from shared.runner.lifecycle import FleetError
 from shared.testing.accounts import Account
 
 
@@ -215,3 +219,62 @@ def test_a_lock_held_elsewhere_is_not_taken_until_it_is_released(tmp_path: Path)
         assert not try_lock(second)  # another open file description: as another process would see it
         fcntl.flock(first, fcntl.LOCK_UN)
         assert try_lock(second)
+
+
+# --- the shared command line (benchmarks/common/cli.py) ---
+
+
+@dataclass
+class _FakeReport:
+    folder: Path
+    wall_seconds: float = 3.0
+
+    def write_json(self) -> Path:
+        path = self.folder / "result.json"
+        path.write_text("{}")
+        return path
+
+    def render(self) -> str:
+        return "the table"
+
+
+def _settings(quick: bool) -> dict[str, bool]:
+    if os.environ.get("BENCH_TEST_BAD_SETTING"):
+        raise ValueError("BENCH_TEST_BAD_SETTING must be a number")
+    return {"quick": quick}
+
+
+def test_the_benchmark_command_line_runs_reports_and_exits_by_what_happened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[dict[str, bool]] = []
+
+    def run(settings: dict[str, bool]) -> _FakeReport:
+        seen.append(settings)
+        return _FakeReport(tmp_path)
+
+    common = {"name": "fake", "description": "a fake", "quick_help": "short", "settings_from_environment": _settings}
+    assert bench_main(["--quick"], run=run, **common) == 0
+    assert seen == [{"quick": True}]
+    out = capsys.readouterr().out
+    assert "the table" in out and f"results: {tmp_path / 'result.json'}  (whole run 3s)" in out
+
+    def missing(settings: dict[str, bool]) -> _FakeReport:
+        raise MissingTool("wrk not found; install with: apt-get install -y wrk")
+
+    def broken(settings: dict[str, bool]) -> _FakeReport:
+        raise FleetError("user-service did not become ready")
+
+    def harness_bug(settings: dict[str, bool]) -> _FakeReport:
+        raise KeyError("not a known bench error")
+
+    assert bench_main([], run=missing, **common) == 2
+    assert "wrk not found" in capsys.readouterr().err
+    assert bench_main([], run=broken, **common) == 1
+    assert "error: user-service did not become ready" in capsys.readouterr().err
+    with pytest.raises(KeyError):  # an unexpected error is not swallowed into an exit code
+        bench_main([], run=harness_bug, **common)
+    monkeypatch.setenv("BENCH_TEST_BAD_SETTING", "1")
+    assert bench_main([], run=run, **common) == 2
+    assert "must be a number" in capsys.readouterr().err
+    assert len(seen) == 1  # nothing ran with a bad setting

@@ -2,49 +2,38 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-
+from benchmarks.capacity.report import CapacityReport
 from benchmarks.capacity.run import CapacityError, run_benchmark
 from benchmarks.capacity.settings import CapacitySettings
+from benchmarks.common.cli import MissingTool, bench_main
 from benchmarks.common.fleet import say
 from benchmarks.common.machine import describe_machine
 from benchmarks.gateway.wrk import WrkError, find_wrk
-from shared.runner.lifecycle import FleetError
-from shared.runner.servers import ServerError
-from shared.runner.supervisor import SupervisorError
 
 INSTALL_HINT = "apt-get install -y wrk  (Debian; as root)"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description="fleet capacity under a mix")
-    parser.add_argument("--quick", action="store_true", help="a small world, short steps: a smoke run (BENCH_QUICK=1)")
-    args = parser.parse_args(argv)
-    try:
-        settings = CapacitySettings.from_environment(quick=args.quick)
-    except ValueError as error:
-        print(f"[bench] {error}", file=sys.stderr)
-        return 2
+def _run(settings: CapacitySettings) -> CapacityReport:
     wrk = find_wrk()
     if wrk is None:
-        print(f"[bench] wrk not found; install with: {INSTALL_HINT}", file=sys.stderr)
-        return 2
+        raise MissingTool(f"wrk not found; install with: {INSTALL_HINT}")
     machine = describe_machine(
         {"wrk": [wrk, "-v"], "rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]}
     )
     say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by wrk, the services and the servers")
-    try:
-        report = run_benchmark(settings, wrk=wrk, machine=machine)
-    except (CapacityError, WrkError, FleetError, ServerError, SupervisorError) as error:
-        print(f"[bench] error: {error}", file=sys.stderr)
-        return 1
-    path = report.write_json()
-    print()
-    print(report.render())
-    print()
-    print(f"results: {path}  (whole run {report.wall_seconds:.0f}s)")
-    return 0
+    return run_benchmark(settings, wrk=wrk, machine=machine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(
+        argv,
+        name="capacity",
+        description="fleet capacity under a mix",
+        quick_help="a small world, short steps: a smoke run (BENCH_QUICK=1)",
+        settings_from_environment=lambda quick: CapacitySettings.from_environment(quick=quick),
+        run=_run,
+        errors=(CapacityError, WrkError),
+    )
 
 
 if __name__ == "__main__":

@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-
+from benchmarks.common.cli import bench_main
 from benchmarks.common.fleet import say
 from benchmarks.common.machine import describe_machine
 from benchmarks.common.quiet import NotQuiet
 from benchmarks.common.seed import SeedError
+from benchmarks.events.report import EventReport
 from benchmarks.events.run import run_benchmark
 from benchmarks.events.settings import EventSettings
-from shared.runner.lifecycle import FleetError
-from shared.runner.servers import ServerError
-from shared.runner.supervisor import SupervisorError
+
+
+def _run(settings: EventSettings) -> EventReport:
+    machine = describe_machine({"rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]})
+    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by the harness, the services and the servers")
+    return run_benchmark(settings, machine)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.events", description="lesson.completed -> XP visible")
-    parser.add_argument("--quick", action="store_true", help="short phases: a smoke run of the harness (BENCH_QUICK=1)")
-    args = parser.parse_args(argv)
-    try:
-        settings = EventSettings.from_environment(quick=args.quick)
-    except ValueError as error:
-        print(f"[bench] {error}", file=sys.stderr)
-        return 2
-    machine = describe_machine({"rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]})
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by the harness, the services and the servers")
-    try:
-        report = run_benchmark(settings, machine)
-    except (FleetError, ServerError, SupervisorError, SeedError, NotQuiet, RuntimeError) as error:
-        print(f"[bench] error: {error}", file=sys.stderr)
-        return 1
-    path = report.write_json()
-    print()
-    print(report.render())
-    print()
-    print(f"results: {path}  (whole run {report.wall_seconds:.0f}s)")
-    return 0
+    return bench_main(
+        argv,
+        name="events",
+        description="lesson.completed -> XP visible",
+        quick_help="short phases: a smoke run of the harness (BENCH_QUICK=1)",
+        settings_from_environment=lambda quick: EventSettings.from_environment(quick=quick),
+        run=_run,
+        errors=(SeedError, NotQuiet, RuntimeError),
+    )
 
 
 if __name__ == "__main__":
