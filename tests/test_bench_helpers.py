@@ -140,8 +140,10 @@ def test_failfast_settings_keep_the_gateways_timeout_unless_quick_or_told() -> N
     assert FailFastSettings.from_environment({}).timeout_seconds is None
     assert FailFastSettings.from_environment({"BENCH_QUICK": "yes"}).timeout_seconds == 3.0
     assert FailFastSettings.from_environment({"BENCH_FAILFAST_TIMEOUT": "1.5"}).timeout_seconds == 1.5
-    with pytest.raises(ValueError, match="whole number"):
+    with pytest.raises(ValueError, match="BENCH_FAILFAST_RATE must be an integer of at least 1, not '2.5'"):
         FailFastSettings.from_environment({"BENCH_FAILFAST_RATE": "2.5"})
+    with pytest.raises(ValueError, match="BENCH_FAILFAST_TIMEOUT must be a number above 0, not 'soon'"):
+        FailFastSettings.from_environment({"BENCH_FAILFAST_TIMEOUT": "soon"})
 
 
 # --- reports -------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from benchmarks.common.environment import quick_requested, whole_number
+
 
 @dataclass(frozen=True)
 class CapacitySettings:
@@ -28,34 +30,22 @@ class CapacitySettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> CapacitySettings:
-        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        quick = quick_requested(environ, quick)
         defaults = cls.quick_defaults() if quick else cls()
 
-        def number(name: str, default: int, *, minimum: int = 1) -> int:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                value = minimum - 1
-            if value < minimum:
-                raise ValueError(f"{name} must be an integer of at least {minimum}, not {raw!r}")
-            return value
-
         settings = cls(
-            tutors=number("BENCH_CAPACITY_TUTORS", defaults.tutors),
-            students_per_tutor=number("BENCH_CAPACITY_STUDENTS_PER_TUTOR", defaults.students_per_tutor),
-            start_rate=number("BENCH_CAPACITY_START_RATE", defaults.start_rate),
-            growth_percent=number("BENCH_CAPACITY_GROWTH_PERCENT", defaults.growth_percent),
-            resolution_percent=number("BENCH_CAPACITY_RESOLUTION_PERCENT", defaults.resolution_percent),
-            step_seconds=number("BENCH_CAPACITY_STEP_SECONDS", defaults.step_seconds),
-            warmup_seconds=number("BENCH_CAPACITY_WARMUP_SECONDS", defaults.warmup_seconds),
-            budget_seconds=number("BENCH_CAPACITY_BUDGET_SECONDS", defaults.budget_seconds),
-            drain_timeout_seconds=number("BENCH_CAPACITY_DRAIN_TIMEOUT", defaults.drain_timeout_seconds),
+            tutors=whole_number(environ, "BENCH_CAPACITY_TUTORS", defaults.tutors),
+            students_per_tutor=whole_number(environ, "BENCH_CAPACITY_STUDENTS_PER_TUTOR", defaults.students_per_tutor),
+            start_rate=whole_number(environ, "BENCH_CAPACITY_START_RATE", defaults.start_rate),
+            growth_percent=whole_number(environ, "BENCH_CAPACITY_GROWTH_PERCENT", defaults.growth_percent),
+            resolution_percent=whole_number(environ, "BENCH_CAPACITY_RESOLUTION_PERCENT", defaults.resolution_percent),
+            step_seconds=whole_number(environ, "BENCH_CAPACITY_STEP_SECONDS", defaults.step_seconds),
+            warmup_seconds=whole_number(environ, "BENCH_CAPACITY_WARMUP_SECONDS", defaults.warmup_seconds),
+            budget_seconds=whole_number(environ, "BENCH_CAPACITY_BUDGET_SECONDS", defaults.budget_seconds),
+            drain_timeout_seconds=whole_number(environ, "BENCH_CAPACITY_DRAIN_TIMEOUT", defaults.drain_timeout_seconds),
             p99_below_ms=defaults.p99_below_ms,
-            retries=number("BENCH_CAPACITY_RETRIES", defaults.retries, minimum=0),
-            threads=number("BENCH_THREADS", defaults.threads),
+            retries=whole_number(environ, "BENCH_CAPACITY_RETRIES", defaults.retries, minimum=0),
+            threads=whole_number(environ, "BENCH_THREADS", defaults.threads),
             quick=quick,
         )
         if settings.warmup_seconds + settings.step_seconds > settings.budget_seconds:

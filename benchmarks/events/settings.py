@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from benchmarks.common.environment import quick_requested, whole_number
+
 
 @dataclass(frozen=True)
 class EventSettings:
@@ -25,26 +27,17 @@ class EventSettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> EventSettings:
-        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        quick = quick_requested(environ, quick)
         defaults = cls.quick_defaults() if quick else cls()
 
-        def number(name: str, default: int) -> int:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            value = int(raw)
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive integer, not {raw!r}")
-            return value
-
         settings = cls(
-            rate=number("BENCH_EVENTS_RATE", defaults.rate),
-            low_rate=number("BENCH_EVENTS_LOW_RATE", defaults.low_rate),
-            duration_seconds=number("BENCH_EVENTS_DURATION", defaults.duration_seconds),
-            warmup_seconds=number("BENCH_EVENTS_WARMUP", defaults.warmup_seconds),
-            backlog=number("BENCH_EVENTS_BACKLOG", defaults.backlog),
-            tutors=number("BENCH_EVENTS_TUTORS", defaults.tutors),
-            students_per_tutor=number("BENCH_EVENTS_STUDENTS", defaults.students_per_tutor),
+            rate=whole_number(environ, "BENCH_EVENTS_RATE", defaults.rate),
+            low_rate=whole_number(environ, "BENCH_EVENTS_LOW_RATE", defaults.low_rate),
+            duration_seconds=whole_number(environ, "BENCH_EVENTS_DURATION", defaults.duration_seconds),
+            warmup_seconds=whole_number(environ, "BENCH_EVENTS_WARMUP", defaults.warmup_seconds),
+            backlog=whole_number(environ, "BENCH_EVENTS_BACKLOG", defaults.backlog),
+            tutors=whole_number(environ, "BENCH_EVENTS_TUTORS", defaults.tutors),
+            students_per_tutor=whole_number(environ, "BENCH_EVENTS_STUDENTS", defaults.students_per_tutor),
             series_limit=defaults.series_limit,
             quick=quick,
         )

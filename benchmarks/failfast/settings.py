@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from benchmarks.common.environment import positive_number, quick_requested, whole_number
+
 
 @dataclass(frozen=True)
 class FailFastSettings:
@@ -18,31 +20,15 @@ class FailFastSettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> FailFastSettings:
-        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        quick = quick_requested(environ, quick)
         defaults = cls.quick_defaults() if quick else cls()
 
-        def number(name: str, default: float | None) -> float | None:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            value = float(raw)
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, not {raw!r}")
-            return value
-
-        def whole(name: str, default: int) -> int:
-            value = number(name, default)
-            assert value is not None
-            if value != int(value):
-                raise ValueError(f"{name} must be a whole number, not {value}")
-            return int(value)
-
         return cls(
-            rate=whole("BENCH_FAILFAST_RATE", defaults.rate),
-            seconds=whole("BENCH_FAILFAST_SECONDS", defaults.seconds),
-            hanging_rate=whole("BENCH_FAILFAST_HANGING_RATE", defaults.hanging_rate),
-            hanging_seconds=whole("BENCH_FAILFAST_HANGING_SECONDS", defaults.hanging_seconds),
-            timeout_seconds=number("BENCH_FAILFAST_TIMEOUT", defaults.timeout_seconds),
+            rate=whole_number(environ, "BENCH_FAILFAST_RATE", defaults.rate),
+            seconds=whole_number(environ, "BENCH_FAILFAST_SECONDS", defaults.seconds),
+            hanging_rate=whole_number(environ, "BENCH_FAILFAST_HANGING_RATE", defaults.hanging_rate),
+            hanging_seconds=whole_number(environ, "BENCH_FAILFAST_HANGING_SECONDS", defaults.hanging_seconds),
+            timeout_seconds=positive_number(environ, "BENCH_FAILFAST_TIMEOUT", defaults.timeout_seconds),
             quick=quick,
         )
 

@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from benchmarks.common.environment import quick_requested, whole_number
+
 
 @dataclass(frozen=True)
 class BenchSettings:
@@ -31,29 +33,20 @@ class BenchSettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> BenchSettings:
-        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        quick = quick_requested(environ, quick)
         defaults = cls.quick_defaults() if quick else cls()
 
-        def number(name: str, default: int) -> int:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            value = int(raw)
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive integer, not {raw!r}")
-            return value
-
         return cls(
-            threads=number("BENCH_THREADS", defaults.threads),
-            connections=number("BENCH_CONNECTIONS", defaults.connections),
-            rounds=number("BENCH_ROUNDS", defaults.rounds),
-            duration_seconds=number("BENCH_DURATION", defaults.duration_seconds),
-            warmup_seconds=number("BENCH_WARMUP", defaults.warmup_seconds),
-            paced_rate=number("BENCH_RATE", defaults.paced_rate),
-            paced_connections=number("BENCH_PACED_CONNECTIONS", defaults.paced_connections),
-            paced_duration_seconds=number("BENCH_PACED_DURATION", defaults.paced_duration_seconds),
-            nginx_workers=number("BENCH_NGINX_WORKERS", defaults.nginx_workers),
-            nginx_keepalive=number("BENCH_NGINX_KEEPALIVE", defaults.nginx_keepalive),
+            threads=whole_number(environ, "BENCH_THREADS", defaults.threads),
+            connections=whole_number(environ, "BENCH_CONNECTIONS", defaults.connections),
+            rounds=whole_number(environ, "BENCH_ROUNDS", defaults.rounds),
+            duration_seconds=whole_number(environ, "BENCH_DURATION", defaults.duration_seconds),
+            warmup_seconds=whole_number(environ, "BENCH_WARMUP", defaults.warmup_seconds),
+            paced_rate=whole_number(environ, "BENCH_RATE", defaults.paced_rate),
+            paced_connections=whole_number(environ, "BENCH_PACED_CONNECTIONS", defaults.paced_connections),
+            paced_duration_seconds=whole_number(environ, "BENCH_PACED_DURATION", defaults.paced_duration_seconds),
+            nginx_workers=whole_number(environ, "BENCH_NGINX_WORKERS", defaults.nginx_workers),
+            nginx_keepalive=whole_number(environ, "BENCH_NGINX_KEEPALIVE", defaults.nginx_keepalive),
             gateway_settings=parse_settings_list(environ.get("BENCH_GATEWAY_SETTINGS", "")),
             quick=quick,
         )

@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from benchmarks.common.environment import quick_requested, whole_number
+
 
 @dataclass(frozen=True)
 class MemorySettings:
@@ -22,24 +24,15 @@ class MemorySettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, *, quick: bool = False) -> MemorySettings:
-        quick = quick or environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+        quick = quick_requested(environ, quick)
         defaults = cls.quick_defaults() if quick else cls()
 
-        def number(name: str, default: int) -> int:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            value = int(raw)
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive integer, not {raw!r}")
-            return value
-
         return cls(
-            settle_seconds=number("BENCH_MEMORY_SETTLE", defaults.settle_seconds),
-            sample_seconds=number("BENCH_MEMORY_SAMPLE", defaults.sample_seconds),
-            load_seconds=number("BENCH_MEMORY_LOAD", defaults.load_seconds),
-            completion_rate=number("BENCH_MEMORY_COMPLETION_RATE", defaults.completion_rate),
-            read_rate=number("BENCH_MEMORY_READ_RATE", defaults.read_rate),
+            settle_seconds=whole_number(environ, "BENCH_MEMORY_SETTLE", defaults.settle_seconds),
+            sample_seconds=whole_number(environ, "BENCH_MEMORY_SAMPLE", defaults.sample_seconds),
+            load_seconds=whole_number(environ, "BENCH_MEMORY_LOAD", defaults.load_seconds),
+            completion_rate=whole_number(environ, "BENCH_MEMORY_COMPLETION_RATE", defaults.completion_rate),
+            read_rate=whole_number(environ, "BENCH_MEMORY_READ_RATE", defaults.read_rate),
             tutors=defaults.tutors,
             students_per_tutor=defaults.students_per_tutor,
             interval_seconds=defaults.interval_seconds,
