@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment_service.domain.ledger import (
     AccountKey,
-    find_account,
     lesson_already_charged,
     lock_account,
+    lock_existing_account,
     post_entry,
 )
 from services.payment_service.domain.prices import Money, price_for
-from services.payment_service.domain.runway import say_if_low
+from services.payment_service.domain.runway import note_if_low
 from services.payment_service.models import Account, LedgerEntry, ScheduledLesson
 from shared.events.catalogue import (
     LessonCancelled,
@@ -87,7 +87,7 @@ async def lesson_planned(
     # the account first, the lesson's row second: the same order as lesson_ended, so no deadlock
     account = await lock_account(session, AccountKey(lesson.tutor_id, lesson.student_id), currency=currency)
     if await _remember(session, lesson, status="scheduled", observed_at=envelope.occurred_at):
-        await say_if_low(session, account, now=envelope.occurred_at)
+        await note_if_low(session, account, now=envelope.occurred_at)
 
 
 async def lesson_ended(
@@ -99,9 +99,8 @@ async def lesson_ended(
 ) -> None:
     """lesson.completed / .cancelled / .missed: off the schedule, and charged once when chargeable."""
     key = AccountKey(lesson.tutor_id, lesson.student_id)
-    known = await find_account(session, key)
-    if known is not None:  # lock first: every change of this balance goes one at a time
-        await lock_account(session, key, currency=known.currency)
+    # lock first, if the account exists: every change of this balance goes one at a time
+    known = await lock_existing_account(session, key)
     if not await _remember(session, lesson, status=status, observed_at=envelope.occurred_at):
         log.info("stale lesson event ignored", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
         return
@@ -112,9 +111,10 @@ async def lesson_ended(
         log.warning("lesson not charged: no price set", extra={"lesson_id": str(lesson.lesson_id)})
     if price is None:
         if known is not None:  # the next lesson changed: re-check the runway
-            await say_if_low(session, known, now=envelope.occurred_at)
+            await note_if_low(session, known, now=envelope.occurred_at)
         return
-    account = await lock_account(session, key, currency=price.currency)
+    # locked already when known (and nothing else can change it); else created and locked now
+    account = known if known is not None else await lock_account(session, key, currency=price.currency)
     if await lesson_already_charged(session, lesson.lesson_id):  # another event for it came first
         log.info("lesson already charged", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
         return
@@ -142,7 +142,7 @@ async def lesson_ended(
             reason=CHARGE_REASON[status],
         ),
     )
-    await say_if_low(session, account, now=envelope.occurred_at)
+    await note_if_low(session, account, now=envelope.occurred_at)
 
 
 async def _refund_excused(session: AsyncSession, account: Account, lesson: LessonCancelled, envelope: Envelope) -> None:

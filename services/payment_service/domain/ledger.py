@@ -44,6 +44,16 @@ async def lock_account(session: AsyncSession, key: AccountKey, *, currency: str)
     return account
 
 
+async def lock_existing_account(session: AsyncSession, key: AccountKey) -> Account | None:
+    """The account locked until the transaction ends, or None (and nothing locked) when there is none."""
+    return await session.scalar(
+        select(Account)
+        .where(Account.tutor_id == key.tutor_id, Account.student_id == key.student_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 async def find_account(session: AsyncSession, key: AccountKey) -> Account | None:
     return await session.scalar(
         select(Account).where(Account.tutor_id == key.tutor_id, Account.student_id == key.student_id)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment_service.domain.prices import price_for
-from services.payment_service.models import Account, ScheduledLesson
+from services.payment_service.models import Account, Price, ScheduledLesson
 from shared.events.catalogue import BalanceLow
 from shared.events.outbox import add_event
 
@@ -71,12 +71,75 @@ async def runway(session: AsyncSession, account: Account, *, now: datetime) -> R
     return Runway(covered, until, scheduled_covered, covers_next)
 
 
+async def covers_next(session: AsyncSession, account: Account, *, now: datetime) -> bool:
+    """``runway(...).covers_next`` in one statement: only the next scheduled lesson and the price
+    (the student's, else the tutor's default) matter to it, not the whole schedule."""
+    upcoming = (
+        select(ScheduledLesson.lesson_id, ScheduledLesson.price, ScheduledLesson.currency)
+        .where(
+            ScheduledLesson.tutor_id == account.tutor_id,
+            ScheduledLesson.student_id == account.student_id,
+            ScheduledLesson.status == "scheduled",
+            ScheduledLesson.starts_at >= now,
+        )
+        .order_by(ScheduledLesson.starts_at, ScheduledLesson.lesson_id)
+        .limit(1)
+    )
+    # price_for: the student's price if set, else the tutor's default (each unique by index)
+    price = (
+        select(Price.amount, Price.currency)
+        .where(
+            Price.tutor_id == account.tutor_id,
+            or_(Price.student_id == account.student_id, Price.student_id.is_(None)),
+        )
+        .order_by(Price.student_id.asc().nulls_last())
+        .limit(1)
+    )
+    row = (
+        await session.execute(
+            select(
+                upcoming.with_only_columns(ScheduledLesson.lesson_id).scalar_subquery(),
+                upcoming.with_only_columns(ScheduledLesson.price).scalar_subquery(),
+                upcoming.with_only_columns(ScheduledLesson.currency).scalar_subquery(),
+                price.with_only_columns(Price.amount).scalar_subquery(),
+                price.with_only_columns(Price.currency).scalar_subquery(),
+            )
+        )
+    ).one()
+    next_lesson, own_amount, own_currency, default_amount, default_currency = row
+    if next_lesson is None:
+        return account.balance >= 0
+    if own_amount is not None and own_currency == account.currency:
+        cost = own_amount
+    elif default_amount is not None and default_currency == account.currency:
+        cost = default_amount
+    else:  # no price known yet: only a debt is something to say
+        return account.balance >= 0
+    return account.balance >= cost
+
+
 async def say_if_low(session: AsyncSession, account: Account, *, now: datetime) -> Runway:
     """Emit ``balance.low`` when the balance has just stopped covering the next lesson (account locked)."""
     current = await runway(session, account, now=now)
-    if current.covers_next:
+    await _say(session, account, current, covered=current.covers_next)
+    return current
+
+
+async def note_if_low(session: AsyncSession, account: Account, *, now: datetime) -> None:
+    """:func:`say_if_low` for the event handlers, which do not need the runway back: the whole
+    runway is walked only when ``balance.low`` is said (it is in the event)."""
+    covered = await covers_next(session, account, now=now)
+    if not covered and not account.low_notified:
+        await _say(session, account, await runway(session, account, now=now), covered=False)
+        return
+    await _say(session, account, None, covered=covered)
+
+
+async def _say(session: AsyncSession, account: Account, current: Runway | None, *, covered: bool) -> None:
+    if covered:
         account.low_notified = False
     elif not account.low_notified:
+        assert current is not None
         account.low_notified = True
         await add_event(
             session,
@@ -90,4 +153,3 @@ async def say_if_low(session: AsyncSession, account: Account, *, now: datetime) 
             ),
         )
     await session.flush()
-    return current
