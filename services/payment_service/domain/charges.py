@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, exists, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,11 +44,16 @@ CHARGE_KIND = {"completed": "lesson_charge", "cancelled": "late_cancel_charge", 
 CHARGE_REASON = {"completed": "lesson", "cancelled": "late cancellation", "missed": "no-show"}
 
 
-async def _remember(session: AsyncSession, lesson: LessonEvent, *, status: str, observed_at: datetime) -> bool:
+async def _remember(
+    session: AsyncSession, lesson: LessonEvent, *, status: str, observed_at: datetime, check_charged: bool = False
+) -> tuple[bool, bool | None]:
     """Upsert the lesson; False when a newer observation is already kept (the event is stale).
 
     A scheduled lesson takes any later news; a lesson once over takes only newer news
-    (a cancellation sent again, excused).
+    (a cancellation sent again, excused). With ``check_charged``, also whether the lesson
+    is charged already (else None), in the same statement: only correct when the account
+    was locked by an EARLIER statement, so that this statement's snapshot, taken after the
+    lock, sees every charge committed for the lesson (charging takes that lock).
     """
     values = {
         "lesson_id": lesson.lesson_id,
@@ -68,14 +73,19 @@ async def _remember(session: AsyncSession, lesson: LessonEvent, *, status: str, 
     where = (
         (table.c.status == "scheduled") & newer if status == "scheduled" else (table.c.status == "scheduled") | newer
     )
-    applied = await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.lesson_id],
-            set_={k: statement.excluded[k] for k in values if k != "lesson_id"},
-            where=where,
-        ).returning(table.c.lesson_id)
-    )
-    return applied.first() is not None
+    charged = exists().where(LedgerEntry.lesson_id == lesson.lesson_id) if check_charged else literal(None, Boolean)
+    applied = (
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.lesson_id],
+                set_={k: statement.excluded[k] for k in values if k != "lesson_id"},
+                where=where,
+            ).returning(table.c.lesson_id, charged)
+        )
+    ).first()
+    if applied is None:
+        return False, None
+    return True, applied[1]
 
 
 async def lesson_planned(
@@ -86,7 +96,7 @@ async def lesson_planned(
     currency = price.currency if price else default_currency
     # the account first, the lesson's row second: the same order as lesson_ended, so no deadlock
     account = await lock_account(session, AccountKey(lesson.tutor_id, lesson.student_id), currency=currency)
-    if await _remember(session, lesson, status="scheduled", observed_at=envelope.occurred_at):
+    if (await _remember(session, lesson, status="scheduled", observed_at=envelope.occurred_at))[0]:
         await note_if_low(session, account, now=envelope.occurred_at)
 
 
@@ -101,7 +111,10 @@ async def lesson_ended(
     key = AccountKey(lesson.tutor_id, lesson.student_id)
     # lock first, if the account exists: every change of this balance goes one at a time
     known = await lock_existing_account(session, key)
-    if not await _remember(session, lesson, status=status, observed_at=envelope.occurred_at):
+    remembered, charged = await _remember(
+        session, lesson, status=status, observed_at=envelope.occurred_at, check_charged=known is not None
+    )
+    if not remembered:
         log.info("stale lesson event ignored", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
         return
     if isinstance(lesson, LessonCancelled) and not lesson.chargeable and known is not None:
@@ -115,7 +128,9 @@ async def lesson_ended(
         return
     # locked already when known (and nothing else can change it); else created and locked now
     account = known if known is not None else await lock_account(session, key, currency=price.currency)
-    if await lesson_already_charged(session, lesson.lesson_id):  # another event for it came first
+    if charged is None:  # the account was not locked before the lesson's row: ask now, under the lock
+        charged = await lesson_already_charged(session, lesson.lesson_id)
+    if charged:  # another event for it came first
         log.info("lesson already charged", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
         return
     entry = await post_entry(
