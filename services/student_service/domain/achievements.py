@@ -4,11 +4,12 @@ towards locked ones is what ``progress`` answers."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,39 +52,92 @@ ACHIEVEMENTS: tuple[Rule, ...] = (
 BY_CODE = {rule.code: rule for rule in ACHIEVEMENTS}
 
 
+@dataclass
+class Standing:
+    """What the rules need from the database for one student: the ledger's counters and the codes
+    already unlocked. Loaded in one query; kept up to date by ``unlock_earned`` within a transaction
+    holding the profile's lock, so a second check after the streak changes needs no query."""
+
+    counts: dict[str, int]
+    unlocked: set[str]
+
+    def values(self, profile: Profile) -> dict[str, int]:
+        return {**self.counts, "level": profile.level, "streak": profile.longest_streak}
+
+
+_LEDGER = XpEntry.__table__.c
+_ACHIEVEMENTS = Achievement.__table__
+
+
+def _count(source: str, excellent: bool = False) -> ColumnElement[int]:
+    condition = _LEDGER.source == source
+    return func.count().filter(and_(condition, _LEDGER.grade == 5) if excellent else condition)
+
+
+async def standing(session: AsyncSession, student_id: uuid.UUID) -> Standing:
+    """The counters the rules look at (awarded lessons, homeworks and materials from the ledger) and the
+    achievements already unlocked, in one statement."""
+    unlocked = (
+        select(func.array_agg(_ACHIEVEMENTS.c.code)).where(_ACHIEVEMENTS.c.student_id == student_id).scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(
+                _count("lesson"),
+                _count("lesson", excellent=True),
+                _count("homework"),
+                _count("homework", excellent=True),
+                _count("material"),
+                unlocked,
+            ).where(_LEDGER.student_id == student_id, _LEDGER.source.in_(("lesson", "homework", "material")))
+        )
+    ).one()
+    lessons, excellent_lessons, homeworks, excellent_homeworks, materials, codes = row
+    counts = {
+        "lessons": lessons,
+        "excellent_lessons": excellent_lessons,
+        "homeworks": homeworks,
+        "excellent_homeworks": excellent_homeworks,
+        "materials": materials,
+    }
+    return Standing(counts, set(codes or ()))
+
+
 async def metrics(session: AsyncSession, profile: Profile) -> dict[str, int]:
     """The counters the rules look at: awarded lessons, homeworks and materials from the ledger."""
-    rows = await session.execute(
-        select(XpEntry.source, func.count(), func.count().filter(XpEntry.grade == 5))
-        .where(XpEntry.student_id == profile.student_id, XpEntry.source.in_(("lesson", "homework", "material")))
-        .group_by(XpEntry.source)
+    return (await standing(session, profile.student_id)).values(profile)
+
+
+async def unlock_earned(
+    session: AsyncSession, profile: Profile, at: datetime, known: Standing | None = None
+) -> list[str]:
+    """Unlock every achievement whose target is reached and that is not unlocked yet; the codes unlocked.
+    ``known``: the student's standing loaded earlier in this transaction (the ledger unchanged since),
+    else it is loaded; either way it is updated with what this unlocks."""
+    known = known or await standing(session, profile.student_id)
+    values = known.values(profile)
+    reached = [rule for rule in ACHIEVEMENTS if values[rule.metric] >= rule.target and rule.code not in known.unlocked]
+    if not reached:
+        return []
+    inserted = set(
+        (
+            await session.execute(
+                insert(_ACHIEVEMENTS)
+                .values(
+                    [
+                        {"student_id": profile.student_id, "code": rule.code, "rarity": rule.rarity, "unlocked_at": at}
+                        for rule in reached
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(_ACHIEVEMENTS.c.code)
+            )
+        ).scalars()
     )
-    counts = {source: (total, excellent) for source, total, excellent in rows.all()}
-    return {
-        "lessons": counts.get("lesson", (0, 0))[0],
-        "excellent_lessons": counts.get("lesson", (0, 0))[1],
-        "homeworks": counts.get("homework", (0, 0))[0],
-        "excellent_homeworks": counts.get("homework", (0, 0))[1],
-        "materials": counts.get("material", (0, 0))[0],
-        "level": profile.level,
-        "streak": profile.longest_streak,
-    }
-
-
-async def unlock_earned(session: AsyncSession, profile: Profile, at: datetime) -> list[str]:
-    """Unlock every achievement whose target is reached and that is not unlocked yet; the codes unlocked."""
-    values = await metrics(session, profile)
     unlocked: list[str] = []
-    for rule in ACHIEVEMENTS:
-        if values[rule.metric] < rule.target:
-            continue
-        inserted = await session.execute(
-            insert(Achievement)
-            .values(student_id=profile.student_id, code=rule.code, rarity=rule.rarity, unlocked_at=at)
-            .on_conflict_do_nothing()
-            .returning(Achievement.code)
-        )
-        if inserted.scalar_one_or_none() is None:
+    for rule in reached:
+        known.unlocked.add(rule.code)
+        if rule.code not in inserted:
             continue
         unlocked.append(rule.code)
         await add_event(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.student_service.domain.achievements import unlock_earned
+from services.student_service.domain.achievements import Standing, standing, unlock_earned
 from services.student_service.domain.streaks import current
 from services.student_service.domain.xp import level_for_xp, xp_for_level
 from services.student_service.models import Achievement, Profile, XpEntry
@@ -19,13 +19,17 @@ from shared.errors import NotFound
 from shared.events.catalogue import StudentLevelUp, StudentXpAwarded
 from shared.events.outbox import add_event
 
+_LEDGER = XpEntry.__table__
+
 
 async def ensure_profile(session: AsyncSession, student_id: uuid.UUID, tutor_id: uuid.UUID | None) -> Profile:
-    """The student's profile, locked; created when it does not exist yet (an award may beat student.linked)."""
-    await session.execute(insert(Profile).values(student_id=student_id, tutor_id=tutor_id).on_conflict_do_nothing())
-    profile = (
-        await session.execute(select(Profile).where(Profile.student_id == student_id).with_for_update())
-    ).scalar_one()
+    """The student's profile, locked; created when it does not exist yet (an award may beat student.linked).
+    One statement when it exists (the usual case)."""
+    locked = select(Profile).where(Profile.student_id == student_id).with_for_update()
+    profile = (await session.execute(locked)).scalar_one_or_none()
+    if profile is None:
+        await session.execute(insert(Profile).values(student_id=student_id, tutor_id=tutor_id).on_conflict_do_nothing())
+        profile = (await session.execute(locked)).scalar_one()
     if profile.tutor_id is None and tutor_id is not None:
         profile.tutor_id = tutor_id
     return profile
@@ -44,11 +48,17 @@ async def award(
     reason: str | None = None,
     grade: int | None = None,
     entry_id: uuid.UUID | None = None,
-) -> bool:
-    """Record one award; False (and nothing changes) when its source was already awarded."""
-    profile = await ensure_profile(session, student_id, tutor_id)
+    profile: Profile | None = None,
+) -> Standing | None:
+    """Record one award; None (and nothing changes) when its source was already awarded, else the
+    student's achievement standing after it (for a later check in the same transaction).
+    ``profile``: the student's profile, already locked by ``ensure_profile`` in this transaction.
+
+    The profile's changes are flushed with the transaction (one UPDATE for everything the event changes)."""
+    if profile is None:
+        profile = await ensure_profile(session, student_id, tutor_id)
     inserted = await session.execute(
-        insert(XpEntry)
+        insert(_LEDGER)
         .values(
             id=entry_id or uuid.uuid4(),
             student_id=student_id,
@@ -61,11 +71,11 @@ async def award(
             grade=grade,
             occurred_at=occurred_at,
         )
-        .on_conflict_do_nothing(index_elements=[XpEntry.source_key])
-        .returning(XpEntry.id)
+        .on_conflict_do_nothing(index_elements=[_LEDGER.c.source_key])
+        .returning(_LEDGER.c.id)
     )
     if inserted.scalar_one_or_none() is None:
-        return False
+        return None
     previous_level = profile.level
     profile.xp += amount
     profile.level = level_for_xp(max(profile.xp, 0))
@@ -88,9 +98,9 @@ async def award(
                 student_id=student_id, tutor_id=tutor_id, previous_level=level - 1, level=level, total_xp=profile.xp
             ),
         )
-    await session.flush()
-    await unlock_earned(session, profile, occurred_at)
-    return True
+    known = await standing(session, student_id)
+    await unlock_earned(session, profile, occurred_at, known)
+    return known
 
 
 async def get_profile(session: AsyncSession, student_id: uuid.UUID, now: datetime) -> dict[str, object]:

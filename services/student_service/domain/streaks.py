@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,8 @@ from shared.events.outbox import add_event
 
 FREEZE_EVERY_DAYS = 7
 MAX_FREEZES = 2
+_STUDY = StudyDay.__table__
+_EXCUSED = ExcusedDay.__table__
 
 
 class Streak(NamedTuple):
@@ -64,8 +66,16 @@ def local_day(profile: Profile, at: datetime) -> date:
 
 
 async def days(session: AsyncSession, student_id: uuid.UUID) -> tuple[set[date], set[date]]:
-    study = set((await session.execute(select(StudyDay.day).where(StudyDay.student_id == student_id))).scalars())
-    excused = set((await session.execute(select(ExcusedDay.day).where(ExcusedDay.student_id == student_id))).scalars())
+    """The student's study days and excused days, in one statement."""
+    rows = await session.execute(
+        select(_STUDY.c.day, literal(True))
+        .where(_STUDY.c.student_id == student_id)
+        .union_all(select(_EXCUSED.c.day, literal(False)).where(_EXCUSED.c.student_id == student_id))
+    )
+    study: set[date] = set()
+    excused: set[date] = set()
+    for day, is_study in rows.all():
+        (study if is_study else excused).add(day)
     return study, excused
 
 
@@ -75,8 +85,9 @@ async def current(session: AsyncSession, profile: Profile, now: datetime) -> Str
     return compute(study, excused, max([local_day(profile, now), *study]))
 
 
-async def _recompute(session: AsyncSession, profile: Profile, study_day: date, freeze_was_used: int) -> None:
-    study, excused = await days(session, profile.student_id)
+async def _recompute(
+    session: AsyncSession, profile: Profile, study: set[date], excused: set[date], study_day: date, freeze_was_used: int
+) -> None:
     streak = compute(study, excused, max(study))
     profile.current_streak, profile.longest_streak = streak.current, max(profile.longest_streak, streak.longest)
     profile.freezes_held = streak.freezes_held
@@ -95,16 +106,17 @@ async def _recompute(session: AsyncSession, profile: Profile, study_day: date, f
 
 
 async def record_study_day(session: AsyncSession, profile: Profile, at: datetime) -> bool:
-    """Count the day of ``at`` as a study day (once); ``student.streak_updated`` when it is new."""
+    """Count the day of ``at`` as a study day (once); ``student.streak_updated`` when it is new.
+    The caller holds the profile's lock, so the days read here are all there are but the new one."""
     day = local_day(profile, at)
     study, excused = await days(session, profile.student_id)
     before = compute(study, excused, max([day, *study])).freezes_used if study else 0
     inserted = await session.execute(
-        insert(StudyDay).values(student_id=profile.student_id, day=day).on_conflict_do_nothing().returning(StudyDay.day)
+        insert(_STUDY).values(student_id=profile.student_id, day=day).on_conflict_do_nothing().returning(_STUDY.c.day)
     )
     if inserted.scalar_one_or_none() is None:
         return False
-    await _recompute(session, profile, day, before)
+    await _recompute(session, profile, study | {day}, excused, day, before)
     return True
 
 

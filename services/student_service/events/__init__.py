@@ -4,13 +4,12 @@ the consumer's transaction together with the inbox row."""
 
 from __future__ import annotations
 
-import uuid
+import functools
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.student_service.domain import coursework, streaks, xp
-from services.student_service.domain.achievements import unlock_earned
+from services.student_service.domain import achievements, coursework, streaks, xp
 from services.student_service.domain.profiles import award, ensure_profile
 from services.student_service.models import Profile, XpEntry
 from shared.auth.access import on_student_linked as record_access_link
@@ -34,6 +33,18 @@ from shared.events.catalogue import (
 from shared.events.envelope import Envelope
 
 
+def _one_flush(handler: EventHandler) -> EventHandler:
+    """Run ``handler`` without autoflush: what it changes on the profile is written in one UPDATE when the
+    transaction commits, not before each further statement (none of them reads ``profiles`` back)."""
+
+    @functools.wraps(handler)
+    async def run(session: AsyncSession, envelope: Envelope) -> None:
+        with session.no_autoflush:
+            await handler(session, envelope)
+
+    return run
+
+
 async def on_student_linked(session: AsyncSession, envelope: Envelope) -> None:
     await record_access_link(session, envelope)
     link = payload_as(envelope, StudentLinked)
@@ -41,12 +52,14 @@ async def on_student_linked(session: AsyncSession, envelope: Envelope) -> None:
         await ensure_profile(session, link.student_id, link.tutor_id)
 
 
+@_one_flush
 async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None:
     lesson = payload_as(envelope, LessonCompleted)
-    coursework.record_last_lesson(await ensure_profile(session, lesson.student_id, lesson.tutor_id), lesson)
+    profile = await ensure_profile(session, lesson.student_id, lesson.tutor_id)
+    coursework.record_last_lesson(profile, lesson)
     if lesson.attendance not in ("present", "late"):
         return
-    await award(
+    known = await award(
         session,
         student_id=lesson.student_id,
         tutor_id=lesson.tutor_id,
@@ -56,10 +69,12 @@ async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None
         source_key=f"lesson:{lesson.lesson_id}",
         source_event_id=envelope.event_id,
         occurred_at=envelope.occurred_at,
+        profile=profile,
     )
-    await _study_day(session, lesson.student_id, lesson.tutor_id, envelope)
+    await _study_day(session, profile, envelope, known)
 
 
+@_one_flush
 async def on_homework_graded(session: AsyncSession, envelope: Envelope) -> None:
     homework = payload_as(envelope, HomeworkGraded)
     await coursework.record_homework(
@@ -78,11 +93,13 @@ async def on_homework_graded(session: AsyncSession, envelope: Envelope) -> None:
     )
 
 
+@_one_flush
 async def on_material_viewed(session: AsyncSession, envelope: Envelope) -> None:
     viewed = payload_as(envelope, MaterialViewed)
     if viewed.viewer_role != "student":
         return
-    await award(
+    profile = await ensure_profile(session, viewed.viewer_id, None)
+    known = await award(
         session,
         student_id=viewed.viewer_id,
         tutor_id=None,
@@ -91,18 +108,19 @@ async def on_material_viewed(session: AsyncSession, envelope: Envelope) -> None:
         source_key=f"material:{viewed.material_id}:{viewed.viewer_id}",
         source_event_id=envelope.event_id,
         occurred_at=envelope.occurred_at,
+        profile=profile,
     )
-    await _study_day(session, viewed.viewer_id, None, envelope)
+    await _study_day(session, profile, envelope, known)
 
 
 async def _study_day(
-    session: AsyncSession, student_id: uuid.UUID, tutor_id: uuid.UUID | None, envelope: Envelope
+    session: AsyncSession, profile: Profile, envelope: Envelope, known: achievements.Standing | None = None
 ) -> None:
     """The event's day (its occurred_at, in the student's time zone) is a study day; late events count
-    for their own day."""
-    profile = await ensure_profile(session, student_id, tutor_id)
+    for their own day. ``profile``: locked by ``ensure_profile``; ``known``: the achievement standing an
+    award in this transaction left (the ledger unchanged since), if any."""
     if await streaks.record_study_day(session, profile, envelope.occurred_at):
-        await unlock_earned(session, profile, envelope.occurred_at)
+        await achievements.unlock_earned(session, profile, envelope.occurred_at, known)
 
 
 _HOMEWORK_FIELDS = {"homework_id", "student_id", "tutor_id", "title", "due_at"}
@@ -113,12 +131,13 @@ async def on_homework_assigned(session: AsyncSession, envelope: Envelope) -> Non
     await coursework.record_homework(session, **assigned.model_dump(include=_HOMEWORK_FIELDS))
 
 
+@_one_flush
 async def on_homework_submitted(session: AsyncSession, envelope: Envelope) -> None:
     submitted = payload_as(envelope, HomeworkSubmitted)
     await coursework.record_homework(
         session, **submitted.model_dump(include=_HOMEWORK_FIELDS), submitted_at=submitted.submitted_at
     )
-    await _study_day(session, submitted.student_id, submitted.tutor_id, envelope)
+    await _study_day(session, await ensure_profile(session, submitted.student_id, submitted.tutor_id), envelope)
 
 
 async def on_lesson_cancelled(session: AsyncSession, envelope: Envelope) -> None:
@@ -170,6 +189,7 @@ async def on_material_shared(session: AsyncSession, envelope: Envelope) -> None:
     await coursework.record_shares(session, shared.material_id, shared.student_ids)
 
 
+@_one_flush
 async def on_payment_received(session: AsyncSession, envelope: Envelope) -> None:
     payment = payload_as(envelope, PaymentReceived)
     amount = xp.top_up_xp(payment.lessons_covered)
@@ -187,6 +207,7 @@ async def on_payment_received(session: AsyncSession, envelope: Envelope) -> None
     )
 
 
+@_one_flush
 async def on_payment_refunded(session: AsyncSession, envelope: Envelope) -> None:
     """A refunded top-up takes back exactly the XP it earned (nothing if it earned none)."""
     refund = payload_as(envelope, PaymentRefunded)
