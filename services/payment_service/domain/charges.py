@@ -19,6 +19,7 @@ from services.payment_service.domain.ledger import (
     lesson_already_charged,
     lock_account,
     lock_existing_account,
+    post_charge,
     post_entry,
 )
 from services.payment_service.domain.prices import Money, price_for
@@ -133,7 +134,7 @@ async def lesson_ended(
     if charged:  # another event for it came first
         log.info("lesson already charged", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
         return
-    entry = await post_entry(
+    entry = await post_charge(
         session,
         account,
         kind=CHARGE_KIND[status],

@@ -13,9 +13,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.payment_service.models import Account, LedgerEntry
 from shared.errors import Unprocessable
@@ -122,6 +123,78 @@ async def post_entry(
     account.balance = entry.balance_after
     await session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class PostedCharge:
+    id: uuid.UUID
+    balance_after: int
+
+
+async def post_charge(
+    session: AsyncSession,
+    account: Account,
+    *,
+    kind: str,
+    amount: int,
+    currency: str,
+    at: datetime,
+    lesson_id: uuid.UUID,
+    reason: str,
+    source_event_id: uuid.UUID,
+) -> PostedCharge:
+    """:func:`post_entry` for a lesson's charge (the event handlers' hot path) in ONE statement,
+    SQLAlchemy Core: the balance moves and the row is appended with the balance it left. The
+    account is locked, so ``balance_after`` is exact; the loaded ``account`` is kept up to date."""
+    await adopt_currency(session, account, currency)  # may change the account: flushed by the next execute
+    accounts = Account.__table__
+    entries = LedgerEntry.__table__
+    moved = (
+        accounts.update()
+        .where(accounts.c.tutor_id == account.tutor_id, accounts.c.student_id == account.student_id)
+        .values(balance=accounts.c.balance + amount, updated_at=func.now())
+        .returning(accounts.c.balance)
+        .cte("moved")
+    )
+    entry_id = uuid.uuid4()
+    balance_after = (
+        await session.execute(
+            entries.insert()
+            .from_select(
+                [
+                    "id",
+                    "tutor_id",
+                    "student_id",
+                    "kind",
+                    "amount",
+                    "currency",
+                    "balance_after",
+                    "lesson_id",
+                    "reason",
+                    "source_event_id",
+                    "created_at",
+                ],  # fmt: skip
+                select(
+                    literal(entry_id, entries.c.id.type),
+                    literal(account.tutor_id, entries.c.tutor_id.type),
+                    literal(account.student_id, entries.c.student_id.type),
+                    literal(kind, entries.c.kind.type),
+                    literal(amount, entries.c.amount.type),
+                    literal(currency, entries.c.currency.type),
+                    moved.c.balance,
+                    literal(lesson_id, entries.c.lesson_id.type),
+                    literal(reason, entries.c.reason.type),
+                    literal(source_event_id, entries.c.source_event_id.type),
+                    literal(at, entries.c.created_at.type),
+                ),
+            )
+            .returning(entries.c.balance_after)
+        )
+    ).scalar_one()
+    set_committed_value(account, "balance", balance_after)
+    # account.updated_at keeps the value loaded with the lock (the row's is now()): nothing on the
+    # charge path reads it, and expiring it would cost a statement to load it back at the next flush
+    return PostedCharge(entry_id, balance_after)
 
 
 async def lesson_already_charged(session: AsyncSession, lesson_id: uuid.UUID) -> bool:
