@@ -109,6 +109,19 @@ def test_the_test_layout_shares_nothing_with_the_developers(tmp_path: Path) -> N
     assert test.log_dir != dev.log_dir
 
 
+def test_the_test_fleets_database_pools_are_smaller_so_a_run_fits_one_postgresql(tmp_path: Path) -> None:
+    dev, test = (
+        _environments(FleetLayout.development(), tmp_path),
+        _environments(FleetLayout.for_test_run("a"), tmp_path),
+    )
+    for spec in FLEET:
+        if spec.has_database:
+            assert (test[spec.name]["DB_POOL_SIZE"], test[spec.name]["DB_MAX_OVERFLOW"]) == ("3", "4")
+            assert "DB_POOL_SIZE" not in dev[spec.name]  # a developer's fleet keeps the services' default
+        else:
+            assert "DB_POOL_SIZE" not in test[spec.name]
+
+
 def test_user_service_knows_every_service_and_the_bot_as_clients(tmp_path: Path) -> None:
     layout = FleetLayout.development()
     environments = _environments(layout, tmp_path)

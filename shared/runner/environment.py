@@ -74,6 +74,8 @@ def service_environment(
         env[f"{other.package.upper()}_URL"] = layout.base_url(other)
     if spec.has_database:
         env["DATABASE_URL"] = database_url(spec, layout, secrets, endpoints)
+        if layout.database_pool is not None:
+            env["DB_POOL_SIZE"], env["DB_MAX_OVERFLOW"] = (str(n) for n in layout.database_pool)
     if spec.name in SERVICE_EXTRAS:
         env.update(SERVICE_EXTRAS[spec.name](secrets))
     if spec.name in LAYOUT_EXTRAS:

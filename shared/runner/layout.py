@@ -23,6 +23,7 @@ BOT_PORT = 8009
 DEV_VHOST = "repitbot"
 DEV_REDIS_DB = 0
 TEST_REDIS_DB = 15
+TEST_DATABASE_POOL = (3, 4)
 
 # AF_UNIX socket paths are limited to 108 bytes; a deep checkout falls back to the temp folder.
 _MAX_SOCKET_PATH = 100
@@ -39,6 +40,8 @@ class FleetLayout:
     state_dir: Path
     secrets_dir: Path = DEV_SECRETS_DIR
     specs: tuple[ServiceSpec, ...] = field(default=FLEET)
+    # (pool size, overflow) of each service's database pool; None keeps the services' own default
+    database_pool: tuple[int, int] | None = None
 
     @classmethod
     def development(cls) -> FleetLayout:
@@ -62,6 +65,10 @@ class FleetLayout:
             vhost=f"repitbot_test_{run_id}",
             redis_db=TEST_REDIS_DB,
             state_dir=VAR_DIR / f"test-fleet-{run_id}",
+            # The suite shares one PostgreSQL (max_connections 100 by default) with the fleet's eight
+            # pools, their LISTEN connections, second service processes some tests start and the tests'
+            # own connections: at the default 5 + 5 a full run peaked at 86. 3 + 4 leaves headroom.
+            database_pool=TEST_DATABASE_POOL,
         )
 
     # --- per service -------------------------------------------------------------------------
