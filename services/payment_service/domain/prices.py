@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import Select, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,17 +22,21 @@ class Money:
     currency: str
 
 
+def price_query(tutor_id: uuid.UUID, student_id: uuid.UUID) -> Select[tuple[int, str]]:
+    """``(amount, currency)`` of the student's price with the tutor, else of the tutor's default
+    (each unique by index, so the student's sorts first); no row when neither is set."""
+    return (
+        select(Price.amount, Price.currency)
+        .where(Price.tutor_id == tutor_id, or_(Price.student_id == student_id, Price.student_id.is_(None)))
+        .order_by(Price.student_id.asc().nulls_last())
+        .limit(1)
+    )
+
+
 async def price_for(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> Money | None:
     """The student's price with the tutor, else the tutor's default; None when neither is set."""
-    rows = (
-        await session.scalars(
-            select(Price).where(
-                Price.tutor_id == tutor_id, or_(Price.student_id == student_id, Price.student_id.is_(None))
-            )
-        )
-    ).all()
-    chosen = next((p for p in rows if p.student_id is not None), None) or next(iter(rows), None)
-    return Money(chosen.amount, chosen.currency) if chosen else None
+    row = (await session.execute(price_query(tutor_id, student_id))).first()
+    return Money(row.amount, row.currency) if row else None
 
 
 async def default_price(session: AsyncSession, tutor_id: uuid.UUID) -> Money | None:

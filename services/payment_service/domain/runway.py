@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payment_service.domain.prices import price_for
+from services.payment_service.domain.prices import price_for, price_query
 from services.payment_service.models import Account, Price, ScheduledLesson
 from shared.events.catalogue import BalanceLow
 from shared.events.outbox import add_event
@@ -34,22 +35,24 @@ class Runway:
     covers_next: bool  # the next scheduled lesson is paid for (no lesson: the balance is not negative)
 
 
+def _upcoming(account: Account, now: datetime, *columns: Any) -> Select[Any]:
+    """The account's scheduled lessons from ``now`` on, in the order the balance pays for them."""
+    return (
+        select(*columns)
+        .where(
+            ScheduledLesson.tutor_id == account.tutor_id,
+            ScheduledLesson.student_id == account.student_id,
+            ScheduledLesson.status == "scheduled",
+            ScheduledLesson.starts_at >= now,
+        )
+        .order_by(ScheduledLesson.starts_at, ScheduledLesson.lesson_id)
+    )
+
+
 async def runway(session: AsyncSession, account: Account, *, now: datetime) -> Runway:
     default = await price_for(session, account.tutor_id, account.student_id)
     default_amount = default.amount if default and default.currency == account.currency else None
-    upcoming = (
-        await session.scalars(
-            select(ScheduledLesson)
-            .where(
-                ScheduledLesson.tutor_id == account.tutor_id,
-                ScheduledLesson.student_id == account.student_id,
-                ScheduledLesson.status == "scheduled",
-                ScheduledLesson.starts_at >= now,
-            )
-            .order_by(ScheduledLesson.starts_at, ScheduledLesson.lesson_id)
-            .limit(MAX_RUNWAY_LESSONS)
-        )
-    ).all()
+    upcoming = (await session.scalars(_upcoming(account, now, ScheduledLesson).limit(MAX_RUNWAY_LESSONS))).all()
     remaining, covered, until = account.balance, 0, None
     covers_next = account.balance >= 0 if not upcoming else False
     for position, lesson in enumerate(upcoming):
@@ -74,27 +77,8 @@ async def runway(session: AsyncSession, account: Account, *, now: datetime) -> R
 async def covers_next(session: AsyncSession, account: Account, *, now: datetime) -> bool:
     """``runway(...).covers_next`` in one statement: only the next scheduled lesson and the price
     (the student's, else the tutor's default) matter to it, not the whole schedule."""
-    upcoming = (
-        select(ScheduledLesson.lesson_id, ScheduledLesson.price, ScheduledLesson.currency)
-        .where(
-            ScheduledLesson.tutor_id == account.tutor_id,
-            ScheduledLesson.student_id == account.student_id,
-            ScheduledLesson.status == "scheduled",
-            ScheduledLesson.starts_at >= now,
-        )
-        .order_by(ScheduledLesson.starts_at, ScheduledLesson.lesson_id)
-        .limit(1)
-    )
-    # price_for: the student's price if set, else the tutor's default (each unique by index)
-    price = (
-        select(Price.amount, Price.currency)
-        .where(
-            Price.tutor_id == account.tutor_id,
-            or_(Price.student_id == account.student_id, Price.student_id.is_(None)),
-        )
-        .order_by(Price.student_id.asc().nulls_last())
-        .limit(1)
-    )
+    upcoming = _upcoming(account, now, ScheduledLesson.lesson_id).limit(1)
+    price = price_query(account.tutor_id, account.student_id)
     row = (
         await session.execute(
             select(
