@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from shared import context
 from shared.db import Database, asyncpg_dsn
@@ -15,6 +15,7 @@ from shared.events.catalogue import UserUpdated
 from shared.events.envelope import Envelope
 from shared.events.outbox import NOTIFY_CHANNEL, add_event
 from shared.tables import outbox_events
+from shared.testing.statements import statements_sent
 
 pytest_plugins = ["tests.events_fixtures"]
 
@@ -115,20 +116,12 @@ async def test_a_session_outside_a_service_is_refused(events_db_url: str) -> Non
 
 
 async def test_a_transaction_with_several_events_notifies_once(db: Database) -> None:
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db.engine) as statements:
         async with db.transaction() as session:
             for _ in range(3):
                 await add_event(session, _user_updated())
         async with db.transaction() as session:
             await add_event(session, _user_updated())
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
     assert sum("pg_notify" in statement for statement in statements) == 2  # one per transaction
     assert sum("INSERT INTO outbox_events" in statement for statement in statements) == 4
@@ -154,18 +147,10 @@ async def test_an_event_after_a_rolled_back_savepoint_notifies_again(db: Databas
 
 
 async def test_an_event_inside_a_savepoint_after_the_outer_notified_does_not_notify_again(db: Database) -> None:
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db.engine) as statements:
         async with db.transaction() as session:
             await add_event(session, _user_updated())
             async with session.begin_nested():
                 await add_event(session, _user_updated())
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
     assert sum("pg_notify" in statement for statement in statements) == 1

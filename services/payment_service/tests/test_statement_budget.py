@@ -8,40 +8,19 @@ change that adds a round trip to the hot path has to say so here.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from services.payment_service.tests.conftest import Api, completed, envelope, ledger_matches_accounts, scheduled
 from shared.events.envelope import Envelope
+from shared.testing.statements import statements_sent
 
 # one charge with a scheduled lesson ahead: the inbox row, the account lock, the lesson's row (which
 # also says whether it is charged already), the balance and the ledger row (one statement),
 # payment.charged in the outbox and its NOTIFY, the next lesson and the price for balance.low (14 before 2026-11-26)
 CHARGE_BUDGET = 7
-
-
-@contextmanager
-def statements_of_this_task(app: FastAPI) -> Iterator[list[str]]:
-    """The SQL statements the current task sends (not the relay's, not another consumer's)."""
-    engine = app.state.db.engine.sync_engine
-    task = asyncio.current_task()
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if asyncio.current_task() is task:
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def _consume(app: FastAPI, event_: Envelope) -> bool:
@@ -63,7 +42,7 @@ async def test_one_lesson_completed_charge_stays_within_its_statement_budget(
     # the lesson was scheduled first, as lesson-service tells it
     assert await _consume(app, envelope(scheduled(family, **{**fields, "lesson_id": charge.lesson_id})))
 
-    with statements_of_this_task(app) as seen:
+    with statements_sent(app.state.db.engine, this_task_only=True) as seen:
         assert await _consume(app, envelope(charge))
 
     amounts = await db.fetch("SELECT amount FROM ledger_entries WHERE lesson_id = $1", charge.lesson_id)

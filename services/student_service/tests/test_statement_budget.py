@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from services.student_service.events import SUBSCRIPTIONS
 from services.student_service.models import Achievement, Profile, StudyDay, XpEntry
@@ -22,6 +22,7 @@ from shared.db import Database
 from shared.events.catalogue import LessonCompleted
 from shared.events.envelope import Envelope
 from shared.tables import inbox_events, outbox_events
+from shared.testing.statements import statements_sent
 
 # 32 before the hot path was trimmed (three ensure_profile upserts and reads, a profile UPDATE per
 # autoflush, an INSERT per achievement already reached, twice, the study days read twice); now 11: the
@@ -41,22 +42,16 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 async def _apply(database: Database, envelope: Envelope) -> list[str]:
     """Run one event as the consumer does (its inbox row, then its handler, one transaction); the SQL sent."""
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
     token = context.causation_id.set(str(envelope.event_id))
     try:
-        async with database.transaction() as session:
-            await session.execute(
-                insert(inbox_events).values(event_id=envelope.event_id, event_type=envelope.event_type)
-            )
-            await SUBSCRIPTIONS[envelope.event_type](session, envelope)
+        with statements_sent(database.engine) as statements:
+            async with database.transaction() as session:
+                await session.execute(
+                    insert(inbox_events).values(event_id=envelope.event_id, event_type=envelope.event_type)
+                )
+                await SUBSCRIPTIONS[envelope.event_type](session, envelope)
     finally:
         context.causation_id.reset(token)
-        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
     return statements
 
 
