@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 
 from services.api_gateway.limiter import KEY_PREFIX
 from services.api_gateway.routing import JWKS_PATH
+from services.api_gateway.settings import GatewaySettings
 from services.api_gateway.tests.conftest import (
     WAIT_SECONDS,
     Upstream,
@@ -82,6 +83,18 @@ async def assert_every_key_expires(redis: Redis, prefix: str) -> int:
     return len(keys)
 
 
+def limited_through(redis_link: TcpProxy, upstream: Upstream, prefix: str) -> GatewaySettings:
+    """A gateway limiting each caller to LIMIT through Redis behind ``redis_link``, under its own key prefix."""
+    return gateway_settings(
+        {"user-service": [upstream.url]},
+        jwks_url=upstream.url + JWKS_PATH,
+        redis_url=redis_link.rewrite_url(TEST_REDIS_URL),
+        rate_limit_requests=LIMIT,
+        rate_limit_redis_retry_seconds=RETRY_SECONDS,
+        rate_limit_key_prefix=prefix,
+    )
+
+
 def remaining(response: httpx.Response) -> int:
     return int(response.headers["x-ratelimit-remaining"])
 
@@ -90,14 +103,7 @@ async def test_redis_cut_each_instance_limits_alone_redis_is_retried_once_then_s
     upstream: Upstream, clock: FakeClock, tokens: TokenFactory, redis: Redis, redis_link: TcpProxy
 ) -> None:
     prefix = limiter_prefix()
-    settings = gateway_settings(
-        {"user-service": [upstream.url]},
-        jwks_url=upstream.url + JWKS_PATH,
-        redis_url=redis_link.rewrite_url(TEST_REDIS_URL),
-        rate_limit_requests=LIMIT,
-        rate_limit_redis_retry_seconds=RETRY_SECONDS,
-        rate_limit_key_prefix=prefix,
-    )
+    settings = limited_through(redis_link, upstream, prefix)
     headers = tokens.auth_header(uuid.uuid4(), "tutor")
     async with (
         running_gateway(settings, clock=clock) as first,
@@ -144,14 +150,7 @@ async def test_redis_cut_in_the_middle_of_a_burst_leaves_no_key_without_an_expir
     upstream: Upstream, clock: FakeClock, tokens: TokenFactory, redis: Redis, redis_link: TcpProxy
 ) -> None:
     prefix = limiter_prefix()
-    settings = gateway_settings(
-        {"user-service": [upstream.url]},
-        jwks_url=upstream.url + JWKS_PATH,
-        redis_url=redis_link.rewrite_url(TEST_REDIS_URL),
-        rate_limit_requests=LIMIT,
-        rate_limit_redis_retry_seconds=RETRY_SECONDS,
-        rate_limit_key_prefix=prefix,
-    )
+    settings = limited_through(redis_link, upstream, prefix)
     callers = [tokens.auth_header(uuid.uuid4(), "student") for _ in range(40)]
     async with running_gateway(settings, clock=clock) as gateway, gateway.client() as client:
         requests = [asyncio.ensure_future(client.get(ME, headers=headers)) for headers in callers * 2]
