@@ -105,10 +105,13 @@ def create_app(
             exchange=settings.events_exchange,
             delivery_limit=settings.event_delivery_limit,
             publish_timeout=settings.publish_timeout_seconds,
+            prefetch=2 * settings.event_batch_size,
         )
         state.access = AccessResolver(state.http)
         state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
-        state.consumer = EventConsumer(state.db, state.bus, service=settings.service_name, handlers=handlers)
+        state.consumer = EventConsumer(
+            state.db, state.bus, service=settings.service_name, handlers=handlers, batch_size=settings.event_batch_size
+        )
         await state.bus.start()  # returns at once; (re)connects in the background
         await state.consumer.start()
         await state.relay.start()

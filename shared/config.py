@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     rabbitmq_url: str = secret("amqp://guest:guest@127.0.0.1:5672/")
     events_exchange: str = "repitbot.events"
     event_delivery_limit: int = 5  # attempts before an event goes to the dead-letter queue
+    # events waiting together are applied in one transaction, up to this many (shared/events/consumer.py);
+    # the broker hands over twice as many, so the next batch is already here when one commits
+    event_batch_size: int = 50
     publish_timeout_seconds: float = 5.0
     outbox_poll_seconds: float = 5.0  # fallback when a LISTEN/NOTIFY wake-up is missed
 

@@ -19,7 +19,7 @@ from shared.db import Database
 from shared.events.bus import InMemoryBus, RabbitMQBus
 from shared.tables import outbox_events
 from shared.testing import infra
-from shared.testing.events import EventRecorder, eventually, wait_for_dead_letters
+from shared.testing.events import CONSUMER_BATCH_SIZE, EventRecorder, eventually, wait_for_dead_letters
 from shared.testing.tcp_proxy import TcpProxy
 
 FAST_RECONNECT = (0.05, 0.5)
@@ -91,6 +91,8 @@ async def make_rabbit_bus(service: str, exchange: str) -> AsyncIterator[Callable
             "publish_timeout": 2.0,
             "connect_timeout": 2.0,
             "reconnect_backoff": FAST_RECONNECT,
+            # more than one message in flight, as the services run it, so consumers get batches
+            "prefetch": 2 * CONSUMER_BATCH_SIZE,
         }
         options.update(overrides)
         bus = RabbitMQBus(url, **options)

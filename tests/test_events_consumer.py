@@ -5,6 +5,7 @@ Every test taking ``harness`` runs twice: against RabbitMQ and against InMemoryB
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -24,7 +25,8 @@ from shared.events.consumer import EventConsumer
 from shared.events.envelope import Envelope
 from shared.events.outbox import add_event
 from shared.tables import inbox_events, outbox_events
-from shared.testing.events import eventually, wait_for_dead_letters
+from shared.testing.events import CONSUMER_BATCH_SIZE, eventually, wait_for_dead_letters
+from shared.testing.statements import statements_sent
 from shared.testing.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:
@@ -58,7 +60,10 @@ async def make_consumer(db: Database, service: str) -> AsyncIterator[MakeConsume
     consumers: list[EventConsumer] = []
 
     async def make(bus: object, handlers: dict[str, EventHandler]) -> EventConsumer:
-        consumer = EventConsumer(db, bus, service=service, handlers=handlers, retry_backoff=(0.01, 0.05))  # type: ignore[arg-type]
+        consumer = EventConsumer(
+            db, bus, service=service, handlers=handlers,  # type: ignore[arg-type]
+            batch_size=CONSUMER_BATCH_SIZE, retry_backoff=(0.01, 0.05),
+        )  # fmt: skip
         consumers.append(consumer)
         await consumer.start()
         return consumer
@@ -230,3 +235,107 @@ async def test_an_event_type_without_a_handler_is_acknowledged_and_ignored(
     assert _consumed(service, "user.registered", "ignored") == 1
     with pytest.raises(AssertionError):
         await wait_for_dead_letters(rabbit_url, service, 1, timeout=0.5)
+
+
+# --- RabbitMQ only: deliveries waiting together are applied together ---
+
+
+class _Gate:
+    """Holds the first event in its handler until opened, so the ones published next queue up behind it."""
+
+    def __init__(self) -> None:
+        self.holding = asyncio.Event()
+        self.opened = asyncio.Event()
+
+    async def hold_the_first(self) -> None:
+        if not self.holding.is_set():
+            self.holding.set()
+            await self.opened.wait()
+
+
+def _gated_recording_handler(table: str, applied: list[tuple[str, int]], gate: _Gate) -> EventHandler:
+    """Records each application with its transaction's id, behind ``gate``; fails for POISON, as above."""
+
+    async def handle(session: AsyncSession, event: Envelope) -> None:
+        user = payload_as(event, UserUpdated)
+        await gate.hold_the_first()
+        transaction = int(await session.scalar(text("SELECT txid_current()")) or 0)
+        applied.append((user.full_name, transaction))
+        await session.execute(
+            text(f"INSERT INTO {table} (id, note) VALUES (:id, :note)"),
+            {"id": uuid.uuid4().hex, "note": user.full_name},
+        )
+        if user.full_name == POISON:
+            raise RuntimeError("this handler cannot take this event")
+
+    return handle
+
+
+async def _backlog(bus: RabbitMQBus, consumer: EventConsumer, names: list[str], gate: _Gate) -> list[Envelope]:
+    """Publish ``names`` in order while the consumer holds the first, then open the gate once the
+    broker has handed over all it may (the prefetch) or all there is."""
+    events = [_user_updated(name) for name in names]
+    await bus.publish(events[0])
+    await asyncio.wait_for(gate.holding.wait(), timeout=10)
+    for event in events[1:]:
+        await bus.publish(event)
+    expected = min(len(events), 2 * CONSUMER_BATCH_SIZE)
+    await eventually(lambda: consumer.in_flight == expected, what="the deliveries waiting behind the first")
+    gate.opened.set()
+    return events
+
+
+async def test_events_waiting_together_are_applied_in_one_transaction_each_once_in_delivery_order(
+    rabbit_url: str, make_rabbit_bus: Callable[..., Awaitable[RabbitMQBus]], make_consumer: MakeConsumer,
+    db: Database, scratch_table: str, service: str,
+) -> None:  # fmt: skip
+    bus = await make_rabbit_bus(rabbit_url)
+    applied: list[tuple[str, int]] = []
+    gate = _Gate()
+    consumer = await make_consumer(bus, {"user.updated": _gated_recording_handler(scratch_table, applied, gate)})
+    await eventually(lambda: bus.is_connected, what="connected")
+    names = [f"n{index:02d}" for index in range(3 * CONSUMER_BATCH_SIZE + 1)]
+
+    with statements_sent(db.engine) as statements:
+        events = await _backlog(bus, consumer, names, gate)
+        await eventually(lambda: _consumed(service, "user.updated", "processed") == len(names), what="drained")
+        await bus.publish(events[5])  # the relay publishing one again: the inbox absorbs it
+        await eventually(lambda: _consumed(service, "user.updated", "duplicate") == 1, what="the duplicate seen")
+
+    assert [name for name, _ in applied] == names  # each once, in the order published
+    assert _consumed(service, "user.updated", "processed") == len(names)
+    assert sorted(note for _, note in await _rows(db, scratch_table)) == names
+    transactions = [transaction for _, transaction in applied]
+    sizes = [transactions.count(transaction) for transaction in dict.fromkeys(transactions)]
+    # the first alone (it was alone when it arrived); the 19 waiting behind it then fill the next batch
+    assert sizes[0] == 1
+    assert sizes[1] == CONSUMER_BATCH_SIZE
+    assert max(sizes) == CONSUMER_BATCH_SIZE
+    assert len(sizes) < len(names) / 2
+    inbox_inserts = [sql for sql in statements if sql.lstrip().upper().startswith("INSERT INTO INBOX_EVENTS")]
+    assert len(inbox_inserts) == len(sizes) + 1  # one per transaction, and the duplicate's own
+
+
+async def test_a_failing_event_in_a_batch_costs_the_others_nothing_and_runs_once_per_attempt(
+    rabbit_url: str, make_rabbit_bus: Callable[..., Awaitable[RabbitMQBus]], make_consumer: MakeConsumer,
+    db: Database, scratch_table: str, service: str,
+) -> None:  # fmt: skip
+    bus = await make_rabbit_bus(rabbit_url)
+    applied: list[tuple[str, int]] = []
+    gate = _Gate()
+    consumer = await make_consumer(bus, {"user.updated": _gated_recording_handler(scratch_table, applied, gate)})
+    await eventually(lambda: bus.is_connected, what="connected")
+    names = ["first", "a", "b", POISON, "c", "d"]
+
+    events = await _backlog(bus, consumer, names, gate)
+
+    [dead] = await wait_for_dead_letters(rabbit_url, service, 1)
+    assert Envelope.from_json(dead).event_id == events[3].event_id
+    await eventually(lambda: _consumed(service, "user.updated", "processed") == 5, what="the others applied")
+    attempts = [name for name, _ in applied]
+    assert attempts.count(POISON) == 3  # the delivery limit: no extra run because it shared a batch
+    # a and b shared the poison's batch: rolled back with it (a batch is all or nothing), then applied
+    # without it; c and d, after it, ran once
+    assert [name for name in attempts if name != POISON] == ["first", "a", "b", "a", "b", "c", "d"]
+    assert sorted(note for _, note in await _rows(db, scratch_table)) == sorted(["first", "a", "b", "c", "d"])
+    assert _consumed(service, "user.updated", "dead_lettered") == 1

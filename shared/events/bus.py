@@ -228,7 +228,8 @@ class RabbitMQBus:
         self._exchange_name = exchange
         self._delivery_limit = delivery_limit
         self._publish_timeout = publish_timeout
-        # one message at a time per replica by default: handlers see events in order and never race each other
+        # unacknowledged messages in flight; the callback runs once per message, concurrently, so a
+        # subscriber taking more than one (EventConsumer does) must keep them in order itself
         self._prefetch = prefetch
         self._heartbeat = heartbeat
         self._connect_timeout = connect_timeout

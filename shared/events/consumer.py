@@ -1,10 +1,22 @@
 """The event consumer with the inbox (DESIGN.md §5).
 
-For each delivered message, in ONE database transaction: record the event's id
-in ``inbox_events`` (a duplicate finds it there and has no second effect) and
-run the handler; commit; only then acknowledge. A handler that fails is rolled
-back and retried until the delivery limit, then dead-lettered, so one poison
-event never blocks the queue and never disappears silently.
+Each delivered event is recorded in ``inbox_events`` (a duplicate finds it there
+and has no second effect) and applied by its handler in the same database
+transaction; it is acknowledged only after the commit. A handler that fails is
+rolled back and retried until the delivery limit, then dead-lettered, so one
+poison event never blocks the queue and never disappears silently.
+
+Deliveries that are waiting together are applied together: one worker takes
+every delivery that has arrived (up to ``batch_size``, in delivery order) and
+applies them in ONE transaction — one inbox insert, one commit, one outbox
+NOTIFY for all of them — which is what lets a consumer keep up with a backlog
+(docs/performance.md, the event-path benchmark). An idle consumer still applies
+an event the moment it arrives, alone. When the handler of the k-th event of a
+batch fails, the events before it are applied without it, the failing one is
+given back (its attempt counted once) and the rest go on: a batch never makes a
+handler run more often than it would alone, nor an event wait for a stranger's
+retries beyond its turn. Handlers run one at a time, in delivery order, as with
+a prefetch of one.
 
 While a handler runs, ``shared.context.correlation_id`` is the event's and
 ``causation_id`` is its ``event_id``: events the handler adds to the outbox
@@ -14,8 +26,10 @@ carry the same correlation and point back at their cause.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.dialects.postgresql import insert
 
@@ -30,6 +44,22 @@ from shared.tables import inbox_events
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, eq=False)
+class _Delivery:
+    message: IncomingEvent
+    envelope: Envelope
+    handler: EventHandler
+
+
+class _HandlerFailed(Exception):
+    """The handler of ``deliveries[index]`` raised; the transaction was rolled back."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -38,27 +68,41 @@ class EventConsumer:
         *,
         service: str,
         handlers: Mapping[str, EventHandler],
+        batch_size: int = 1,
         retry_backoff: tuple[float, float] = (0.1, 2.0),
         database_retry_seconds: float = 1.0,
         stop_timeout: float = 10.0,
     ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self._db = db
         self._bus = bus
         self._service = service
         self._handlers = dict(handlers)
+        self._batch_size = batch_size
         # a pause before giving a failed message back, so a brief hiccup does not burn every attempt at once
         self._retry_backoff_initial, self._retry_backoff_max = retry_backoff
         self._database_retry_seconds = database_retry_seconds
         self._stop_timeout = stop_timeout
         self._subscription: Subscription | None = None
+        # deliveries waiting for the worker, each with the future its bus callback awaits
+        self._waiting: asyncio.Queue[tuple[IncomingEvent, asyncio.Future[None]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = asyncio.Event()
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries handed over by the bus and not yet settled."""
+        return self._in_flight
+
     async def start(self) -> None:
         if self._handlers and self._subscription is None:
             self._stopping.clear()
+            if self._worker is None:
+                self._worker = asyncio.create_task(self._work(), name=f"event-consumer-{self._service}")
             self._subscription = await self._bus.consume(self._service, self._handlers, self.handle)
 
     async def stop(self) -> None:
@@ -71,19 +115,59 @@ class EventConsumer:
             await asyncio.wait_for(self._idle.wait(), timeout=self._stop_timeout)
         except TimeoutError:
             log.warning("stopped with events still being handled", extra={"count": self._in_flight})
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        # what the worker never reached stays unsettled: the bus gives it back to the broker
+        while not self._waiting.empty():
+            _, settled = self._waiting.get_nowait()
+            self._finished(settled)
 
     async def handle(self, message: IncomingEvent) -> None:
-        """Apply one delivered message and settle it (the bus calls this)."""
+        """Apply one delivered message and settle it (the bus calls this, once per delivery)."""
         self._in_flight += 1
         self._idle.clear()
-        try:
-            await self._handle(message)
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+        if self._worker is None:  # not started: called directly, e.g. by a rebuild or a test
+            try:
+                await self._apply_deliveries([message])
+            finally:
+                self._finished(None)
+            return
+        settled = asyncio.get_running_loop().create_future()
+        self._waiting.put_nowait((message, settled))
+        await settled
 
-    async def _handle(self, message: IncomingEvent) -> None:
+    def _finished(self, settled: asyncio.Future[None] | None) -> None:
+        if settled is not None and not settled.done():
+            settled.set_result(None)
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def _work(self) -> None:
+        """Take what is waiting (at least one, at most a batch), apply it, settle it; forever."""
+        while True:
+            batch = [await self._waiting.get()]
+            while len(batch) < self._batch_size and not self._waiting.empty():
+                batch.append(self._waiting.get_nowait())
+            try:
+                await self._apply_deliveries([message for message, _ in batch])
+            except Exception:  # a bug here must not stop the consumer; the bus gives unsettled ones back
+                log.exception("applying a batch of events failed unexpectedly")
+            finally:
+                for _, settled in batch:
+                    self._finished(settled)
+
+    # --- applying ---
+
+    async def _apply_deliveries(self, messages: Sequence[IncomingEvent]) -> None:
+        deliveries = [delivery for message in messages if (delivery := await self._triage(message)) is not None]
+        if deliveries:
+            await self._apply(deliveries)
+
+    async def _triage(self, message: IncomingEvent) -> _Delivery | None:
+        """The delivery to apply, or None when it was settled here (unparseable, or nobody handles it)."""
         try:
             envelope = Envelope.from_json(message.body)
         except ValueError as exc:
@@ -91,68 +175,95 @@ class EventConsumer:
             log.error("unparseable event dead-lettered", extra={"routing_key": message.routing_key, "error": str(exc)})
             self._count(message.routing_key or "unknown", "dead_lettered")
             await message.dead_letter()
-            return
-
+            return None
         handler = self._handlers.get(envelope.event_type)
         if handler is None:
             # a binding left over from a removed handler: nothing to do here
             self._count(envelope.event_type, "ignored")
             await message.ack()
+            return None
+        return _Delivery(message, envelope, handler)
+
+    async def _apply(self, deliveries: Sequence[_Delivery]) -> None:
+        """Apply ``deliveries`` in order, all in one transaction when every handler succeeds."""
+        while deliveries:
+            try:
+                first_times = await self._apply_in_one_transaction([d.envelope for d in deliveries])
+            except _HandlerFailed as failed:
+                failing = deliveries[failed.index]
+                if await self._held_for_database(failing, failed.error):
+                    continue  # all of them again, now that it is back
+                await self._apply(deliveries[: failed.index])  # those before it did not fail: they go on
+                self._settled(failing, await self._give_back(failing, failed.error))
+                deliveries = deliveries[failed.index + 1 :]
+                continue
+            except Exception as exc:
+                # the inbox, a flush or the commit failed: no handler to blame
+                if await self._held_for_database(deliveries[0], exc):
+                    continue
+                if len(deliveries) == 1:
+                    self._settled(deliveries[0], await self._give_back(deliveries[0], exc))
+                    return
+                for delivery in deliveries:  # find the culprit, if there is one, one at a time
+                    await self._apply([delivery])
+                return
+            for delivery, first_time in zip(deliveries, first_times, strict=True):
+                await delivery.message.ack()
+                self._settled(delivery, "processed" if first_time else "duplicate")
             return
 
-        correlation_token = context.correlation_id.set(envelope.correlation_id)
-        causation_token = context.causation_id.set(str(envelope.event_id))
-        try:
-            outcome = await self._apply(envelope, handler, message)
-            # one line per consumed event, like an access log: `make logs CID=...` follows a request
-            # from the gateway through every service its events reached
-            log.info(
-                "event consumed",
-                extra={"event_type": envelope.event_type, "event_id": str(envelope.event_id), "outcome": outcome},
-            )
-        finally:
-            context.causation_id.reset(causation_token)
-            context.correlation_id.reset(correlation_token)
-        self._count(envelope.event_type, outcome)
+    async def _apply_in_one_transaction(self, envelopes: Sequence[Envelope]) -> list[bool]:
+        """Record the events in the inbox and apply each new one, all in one transaction.
 
-    async def _apply(self, envelope: Envelope, handler: EventHandler, message: IncomingEvent) -> str:
-        log_extra = {"event_type": envelope.event_type, "event_id": str(envelope.event_id), "attempt": message.attempt}
-        while True:
-            try:
-                first_time = await self._run_in_transaction(envelope, handler)
-            except Exception as exc:
-                if not await self._database_reachable() and not self._stopping.is_set():
-                    # not the event's fault: hold it (no attempt used up) until the database is back
-                    log.warning(
-                        "database unreachable while handling an event; holding it",
-                        extra={**log_extra, "error": repr(exc)},
-                    )
-                    await self._wait_for_database()
-                    continue
-                return await self._give_back(message, log_extra)
-            await message.ack()
-            return "processed" if first_time else "duplicate"
-
-    async def _run_in_transaction(self, envelope: Envelope, handler: EventHandler) -> bool:
-        """Record the event in the inbox and apply it, together; False if it was already there."""
+        Returns, per event, whether it was applied now (False: it was in the inbox already, or
+        earlier in this batch). Raises ``_HandlerFailed`` when a handler fails; nothing is kept then.
+        """
         async with self._db.transaction() as session:
+            unique = {envelope.event_id: envelope.event_type for envelope in envelopes}
             recorded = await session.execute(
                 insert(inbox_events)
-                .values(event_id=envelope.event_id, event_type=envelope.event_type)
+                .values([{"event_id": event_id, "event_type": event_type} for event_id, event_type in unique.items()])
                 .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
                 .returning(inbox_events.c.event_id)
             )
-            if recorded.first() is None:
-                return False  # handled before: a redelivery or a duplicate publish
-            await handler(session, envelope)
-            return True
+            new = set(recorded.scalars())
+            first_times = []
+            for index, envelope in enumerate(envelopes):
+                first_time = envelope.event_id in new
+                new.discard(envelope.event_id)  # a second copy in the same batch is a duplicate
+                first_times.append(first_time)
+                if not first_time:
+                    continue
+                try:
+                    with _handling(envelope):
+                        await self._handlers[envelope.event_type](session, envelope)
+                    if len(envelopes) > 1:
+                        # the next handler reads what this one wrote, not ORM objects it left behind
+                        await session.flush()
+                        session.expire_all()
+                except Exception as exc:
+                    raise _HandlerFailed(index, exc) from exc
+            return first_times
 
-    async def _give_back(self, message: IncomingEvent, log_extra: dict[str, object]) -> str:
+    async def _held_for_database(self, delivery: _Delivery, error: Exception) -> bool:
+        """When the database is away, wait for it (no attempt used up: not the event's fault) and say so."""
+        if self._stopping.is_set() or await self._database_reachable():
+            return False
+        log.warning(
+            "database unreachable while handling an event; holding it",
+            extra={**_describe(delivery), "error": repr(error)},
+        )
+        await self._wait_for_database()
+        return True
+
+    async def _give_back(self, delivery: _Delivery, error: Exception) -> str:
+        message = delivery.message
+        log_extra = _describe(delivery)
         if message.final_attempt:
-            log.exception("event handler failed on its last attempt; dead-lettered", extra=log_extra)
+            log.error("event handler failed on its last attempt; dead-lettered", extra=log_extra, exc_info=error)
             await message.dead_letter()
             return "dead_lettered"
-        log.exception("event handler failed; will retry", extra=log_extra)
+        log.error("event handler failed; will retry", extra=log_extra, exc_info=error)
         delay = min(self._retry_backoff_initial * 2 ** (message.attempt - 1), self._retry_backoff_max)
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
@@ -160,6 +271,19 @@ class EventConsumer:
             pass
         await message.retry()
         return "failed"
+
+    def _settled(self, delivery: _Delivery, outcome: str) -> None:
+        envelope = delivery.envelope
+        with _handling(envelope):
+            # one line per consumed event, like an access log: `make logs CID=...` follows a request
+            # from the gateway through every service its events reached
+            log.info(
+                "event consumed",
+                extra={"event_type": envelope.event_type, "event_id": str(envelope.event_id), "outcome": outcome},
+            )
+        self._count(envelope.event_type, outcome)
+
+    # --- the database being away ---
 
     async def _database_reachable(self) -> bool:
         try:
@@ -179,3 +303,20 @@ class EventConsumer:
 
     def _count(self, event_type: str, outcome: str) -> None:
         EVENTS_CONSUMED.labels(self._service, event_type, outcome).inc()
+
+
+@contextlib.contextmanager
+def _handling(envelope: Envelope) -> Iterator[None]:
+    """The event's correlation, and the event itself as the cause, for logs and the events it adds."""
+    correlation_token = context.correlation_id.set(envelope.correlation_id)
+    causation_token = context.causation_id.set(str(envelope.event_id))
+    try:
+        yield
+    finally:
+        context.causation_id.reset(causation_token)
+        context.correlation_id.reset(correlation_token)
+
+
+def _describe(delivery: _Delivery) -> dict[str, object]:
+    envelope = delivery.envelope
+    return {"event_type": envelope.event_type, "event_id": str(envelope.event_id), "attempt": delivery.message.attempt}

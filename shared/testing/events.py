@@ -26,6 +26,9 @@ from shared.events.envelope import Envelope
 
 Predicate = Callable[[Envelope], bool]
 
+# the batch size of the event tests' consumers; their buses hand over twice as many, as the services' do
+CONSUMER_BATCH_SIZE = 10
+
 
 class EventRecorder:
     def __init__(self, url: str, *, exchange: str = "repitbot.events", binding_key: str = "#") -> None:
