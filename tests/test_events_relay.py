@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import func, select, text
 
 from shared.db import Database
-from shared.events.bus import RabbitMQBus
+from shared.events.bus import PublishRejected, RabbitMQBus
 from shared.events.catalogue import UserUpdated
 from shared.events.envelope import Envelope
 from shared.events.outbox import add_event
@@ -122,6 +122,48 @@ async def test_a_failed_publish_keeps_the_row_and_records_why(
     await eventually(lambda: bus.is_connected, what="bus connected")
     assert await relay.publish_pending() == 1
     assert (await recorder.wait_for("user.updated", _from(db))).event_id == envelope.event_id
+
+
+class _WatchedBus:
+    """The real bus, counting the publishes waiting for their confirm at once, and refusing one event
+    as the broker would (a negative confirm)."""
+
+    def __init__(self, bus: RabbitMQBus, refuse: uuid.UUID) -> None:
+        self._bus = bus
+        self._refuse = refuse
+        self.waiting = self.most_waiting = 0
+
+    @property
+    def is_connected(self) -> bool:
+        return self._bus.is_connected
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.waiting += 1
+        self.most_waiting = max(self.most_waiting, self.waiting)
+        try:
+            if envelope.event_id == self._refuse:
+                raise PublishRejected("refused by the test's broker")
+            await self._bus.publish(envelope)
+        finally:
+            self.waiting -= 1
+
+
+async def test_a_batch_is_published_with_its_confirms_awaited_together_and_a_refused_row_stays_pending(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    written = await _add(db, 20)
+    refused = written[7]
+    bus = _WatchedBus(await _connected_bus(make_rabbit_bus, rabbit_url), refuse=refused.event_id)
+    relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL)  # type: ignore[arg-type]
+
+    assert await relay.publish_pending() == 19
+    assert bus.most_waiting == 19  # every publish sent before the first confirm came back
+    received = await recorder.wait_for_count("user.updated", 19, _from(db))
+    assert [e.event_id for e in received] == [e.event_id for e in written if e is not refused]  # in order
+    async with db.transaction() as session:
+        pending = (await session.execute(select(outbox_events).where(outbox_events.c.published_at.is_(None)))).all()
+    assert [(row.id, row.attempts) for row in pending] == [(refused.event_id, 1)]
+    assert "PublishRejected" in pending[0].last_error
 
 
 async def test_replicas_publishing_at_once_never_publish_a_row_twice(

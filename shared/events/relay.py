@@ -2,11 +2,15 @@
 
 A pass claims pending rows in ``created_at`` order with ``FOR UPDATE SKIP
 LOCKED`` (so replicas never publish the same row at the same time), publishes
-each with a broker confirmation and marks it ``published_at`` in the same
-transaction. A failed publish leaves the row pending with ``attempts`` and
+them in that order on one channel with their broker confirmations awaited
+together, and marks the confirmed ones ``published_at`` in the same
+transaction. A failed publish leaves its row pending with ``attempts`` and
 ``last_error`` updated, and the relay backs off. Delivery is at least once:
 if the commit after a publish fails, the row is published again and the
-consumers' inbox absorbs the duplicate.
+consumers' inbox absorbs the duplicate. Order is kept while the broker
+confirms; a row whose publish failed is published again after the ones
+confirmed behind it; consumers already meet events out of order after a
+retry or a redelivery.
 
 The relay wakes on ``LISTEN outbox_events`` (``add_event`` notifies on commit)
 on its own asyncpg connection, reconnected when the database drops it, and
@@ -20,9 +24,10 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import Row, Update, func, select
 
 from shared.db import Database, asyncpg_dsn
 from shared.events.bus import EventBus, PublishError
@@ -39,6 +44,14 @@ class _PassResult:
     published: int
     claimed: int
     failed: bool
+
+
+def _failed_attempt(ids: list[uuid.UUID], error: Exception) -> Update:
+    return (
+        outbox_events.update()
+        .where(outbox_events.c.id.in_(ids))
+        .values(attempts=outbox_events.c.attempts + 1, last_error=repr(error)[:2000])
+    )
 
 
 class OutboxRelay:
@@ -123,8 +136,6 @@ class OutboxRelay:
                 return total
 
     async def _publish_batch(self) -> _PassResult:
-        published_ids: list[uuid.UUID] = []
-        failed = False
         async with self._db.transaction() as session:
             rows = (
                 await session.execute(
@@ -135,35 +146,47 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            sendable: list[tuple[Row[Any], Envelope]] = []
+            unsendable: list[tuple[Row[Any], Exception]] = []
             for row in rows:
                 try:
-                    await self._bus.publish(Envelope.model_validate(row.envelope))
-                except (PublishError, ValueError) as exc:
-                    failed = True
-                    await session.execute(
-                        outbox_events.update()
-                        .where(outbox_events.c.id == row.id)
-                        .values(attempts=outbox_events.c.attempts + 1, last_error=repr(exc)[:2000])
-                    )
-                    if isinstance(exc, PublishError):
-                        # the broker is the problem, not this row: keep the order, retry from here later
-                        log.warning(
-                            "publishing an outbox event failed; will retry",
-                            extra={"event_type": row.event_type, "event_id": str(row.id), "error": repr(exc)},
-                        )
-                        break
+                    sendable.append((row, Envelope.model_validate(row.envelope)))
+                except ValueError as exc:
                     # a row that can never be published must not hold up the rest
                     log.error("outbox row is not a valid envelope", extra={"event_id": str(row.id)})
-                    continue
-                published_ids.append(row.id)
-                EVENTS_PUBLISHED.labels(self._service, row.event_type).inc()
+                    unsendable.append((row, exc))
+            # sent one after another on the channel, their confirms awaited together: one round trip
+            # for the batch instead of one per event
+            outcomes = await asyncio.gather(
+                *(self._bus.publish(envelope) for _, envelope in sendable), return_exceptions=True
+            )
+            published_ids: list[uuid.UUID] = []
+            broker_failures: list[tuple[Row[Any], PublishError]] = []
+            for (row, _), outcome in zip(sendable, outcomes, strict=True):
+                if isinstance(outcome, PublishError):
+                    broker_failures.append((row, outcome))
+                elif isinstance(outcome, BaseException):
+                    raise outcome  # not the broker's answer: roll back; the rows are published again later
+                else:
+                    published_ids.append(row.id)
+                    EVENTS_PUBLISHED.labels(self._service, row.event_type).inc()
+            for row, exc in unsendable:
+                await session.execute(_failed_attempt([row.id], exc))
+            if broker_failures:
+                # the broker is the problem, not these rows: they stay pending and are retried after a pause
+                first, exc = broker_failures[0]
+                log.warning(
+                    "publishing outbox events failed; will retry",
+                    extra={"count": len(broker_failures), "event_type": first.event_type, "error": repr(exc)},
+                )
+                await session.execute(_failed_attempt([row.id for row, _ in broker_failures], exc))
             if published_ids:
                 await session.execute(
                     outbox_events.update()
                     .where(outbox_events.c.id.in_(published_ids))
                     .values(published_at=func.now(), last_error=None)
                 )
-        return _PassResult(published=len(published_ids), claimed=len(rows), failed=failed)
+        return _PassResult(published=len(published_ids), claimed=len(rows), failed=bool(broker_failures))
 
     # --- the loop ---
 
