@@ -43,6 +43,14 @@ from shared.tables import inbox_events
 
 log = logging.getLogger(__name__)
 
+# built once (its cache key is not computed anew per batch); run with one parameter set per event,
+# which SQLAlchemy sends as one multi-row INSERT
+_RECORD_IN_INBOX = (
+    insert(inbox_events)
+    .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
+    .returning(inbox_events.c.event_id)
+)
+
 
 @dataclass(frozen=True, eq=False)
 class _Delivery:
@@ -221,10 +229,8 @@ class EventConsumer:
         async with self._db.transaction() as session:
             unique = {envelope.event_id: envelope.event_type for envelope in envelopes}
             recorded = await session.execute(
-                insert(inbox_events)
-                .values([{"event_id": event_id, "event_type": event_type} for event_id, event_type in unique.items()])
-                .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
-                .returning(inbox_events.c.event_id)
+                _RECORD_IN_INBOX,
+                [{"event_id": event_id, "event_type": event_type} for event_id, event_type in unique.items()],
             )
             new = set(recorded.scalars())
             first_times = []

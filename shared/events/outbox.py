@@ -30,6 +30,15 @@ from shared.tables import outbox_events
 NOTIFY_CHANNEL = "outbox_events"
 _NOTIFIED_IN = "outbox_notified_in"  # session.info: the (sub)transaction whose NOTIFY covers later events
 
+# built once: a statement built per call costs SQLAlchemy more CPU than sending it (its cache key
+# is computed anew each time); these are on every event's path
+_ADD = outbox_events.insert().values(
+    # clock_timestamp(), unlike now(), differs between rows of one transaction,
+    # so events added together are published in the order they were added
+    created_at=func.clock_timestamp()
+)
+_NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, ""))
+
 
 async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at: datetime | None = None) -> Envelope:
     """Add ``payload`` as an event to the outbox in ``session``'s transaction; returns its envelope.
@@ -49,17 +58,10 @@ async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at
         occurred_at=occurred_at,
     )
     await session.execute(
-        outbox_events.insert().values(
-            id=envelope.event_id,
-            event_type=envelope.event_type,
-            envelope=envelope.to_dict(),
-            # clock_timestamp(), unlike now(), differs between rows of one transaction,
-            # so events added together are published in the order they were added
-            created_at=func.clock_timestamp(),
-        )
+        _ADD, {"id": envelope.event_id, "event_type": envelope.event_type, "envelope": envelope.to_dict()}
     )
     if not _notified_already(session):
-        await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
+        await session.execute(_NOTIFY)
         session.info[_NOTIFIED_IN] = _innermost(session)
     return envelope
 

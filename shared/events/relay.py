@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Row, Update, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 
 from shared.db import Database, asyncpg_dsn
 from shared.events.bus import EventBus, PublishError
@@ -46,11 +46,27 @@ class _PassResult:
     failed: bool
 
 
-def _failed_attempt(ids: list[uuid.UUID], error: Exception) -> Update:
+# built once, not per pass (SQLAlchemy computes a statement's cache key anew each time it is built)
+_MARK_PUBLISHED = (
+    outbox_events.update()
+    .where(outbox_events.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=func.now(), last_error=None)
+)
+_MARK_FAILED = (
+    outbox_events.update()
+    .where(outbox_events.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempts=outbox_events.c.attempts + 1, last_error=bindparam("error"))
+)
+
+
+def _claim(batch_size: int) -> Select[Any]:
+    """The oldest pending rows no other relay holds, locked until the pass commits."""
     return (
-        outbox_events.update()
-        .where(outbox_events.c.id.in_(ids))
-        .values(attempts=outbox_events.c.attempts + 1, last_error=repr(error)[:2000])
+        select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope)
+        .where(outbox_events.c.published_at.is_(None))
+        .order_by(outbox_events.c.created_at)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
     )
 
 
@@ -70,6 +86,7 @@ class OutboxRelay:
         self._service = db.service
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
+        self._claim = _claim(batch_size)
         self._retry_backoff_initial, self._retry_backoff_max = retry_backoff
         self._stop_timeout = stop_timeout
         self._wake = asyncio.Event()
@@ -137,15 +154,7 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> _PassResult:
         async with self._db.transaction() as session:
-            rows = (
-                await session.execute(
-                    select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope)
-                    .where(outbox_events.c.published_at.is_(None))
-                    .order_by(outbox_events.c.created_at)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await session.execute(self._claim)).all()
             sendable: list[tuple[Row[Any], Envelope]] = []
             unsendable: list[tuple[Row[Any], Exception]] = []
             for row in rows:
@@ -171,7 +180,7 @@ class OutboxRelay:
                     published_ids.append(row.id)
                     EVENTS_PUBLISHED.labels(self._service, row.event_type).inc()
             for row, exc in unsendable:
-                await session.execute(_failed_attempt([row.id], exc))
+                await session.execute(_MARK_FAILED, {"ids": [row.id], "error": repr(exc)[:2000]})
             if broker_failures:
                 # the broker is the problem, not these rows: they stay pending and are retried after a pause
                 first, exc = broker_failures[0]
@@ -179,13 +188,11 @@ class OutboxRelay:
                     "publishing outbox events failed; will retry",
                     extra={"count": len(broker_failures), "event_type": first.event_type, "error": repr(exc)},
                 )
-                await session.execute(_failed_attempt([row.id for row, _ in broker_failures], exc))
-            if published_ids:
                 await session.execute(
-                    outbox_events.update()
-                    .where(outbox_events.c.id.in_(published_ids))
-                    .values(published_at=func.now(), last_error=None)
+                    _MARK_FAILED, {"ids": [row.id for row, _ in broker_failures], "error": repr(exc)[:2000]}
                 )
+            if published_ids:
+                await session.execute(_MARK_PUBLISHED, {"ids": published_ids})
         return _PassResult(published=len(published_ids), claimed=len(rows), failed=bool(broker_failures))
 
     # --- the loop ---
