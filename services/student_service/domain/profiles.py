@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,15 +21,20 @@ from shared.events.outbox import add_event
 
 _LEDGER = XpEntry.__table__
 
+# built once, run with parameters: on every award's path, where building a statement per call
+# costs SQLAlchemy more CPU than sending it
+_LOCK_PROFILE = select(Profile).where(Profile.student_id == bindparam("student_id")).with_for_update()
+_RECORD_AWARD = insert(_LEDGER).on_conflict_do_nothing(index_elements=[_LEDGER.c.source_key]).returning(_LEDGER.c.id)
+
 
 async def ensure_profile(session: AsyncSession, student_id: uuid.UUID, tutor_id: uuid.UUID | None) -> Profile:
     """The student's profile, locked; created when it does not exist yet (an award may beat student.linked).
     One statement when it exists (the usual case)."""
-    locked = select(Profile).where(Profile.student_id == student_id).with_for_update()
-    profile = (await session.execute(locked)).scalar_one_or_none()
+    locked = {"student_id": student_id}
+    profile = (await session.execute(_LOCK_PROFILE, locked)).scalar_one_or_none()
     if profile is None:
         await session.execute(insert(Profile).values(student_id=student_id, tutor_id=tutor_id).on_conflict_do_nothing())
-        profile = (await session.execute(locked)).scalar_one()
+        profile = (await session.execute(_LOCK_PROFILE, locked)).scalar_one()
     if profile.tutor_id is None and tutor_id is not None:
         profile.tutor_id = tutor_id
     return profile
@@ -58,21 +63,19 @@ async def award(
     if profile is None:
         profile = await ensure_profile(session, student_id, tutor_id)
     inserted = await session.execute(
-        insert(_LEDGER)
-        .values(
-            id=entry_id or uuid.uuid4(),
-            student_id=student_id,
-            tutor_id=tutor_id,
-            amount=amount,
-            source=source,
-            source_key=source_key,
-            source_event_id=source_event_id,
-            reason=reason,
-            grade=grade,
-            occurred_at=occurred_at,
-        )
-        .on_conflict_do_nothing(index_elements=[_LEDGER.c.source_key])
-        .returning(_LEDGER.c.id)
+        _RECORD_AWARD,
+        {
+            "id": entry_id or uuid.uuid4(),
+            "student_id": student_id,
+            "tutor_id": tutor_id,
+            "amount": amount,
+            "source": source,
+            "source_key": source_key,
+            "source_event_id": source_event_id,
+            "reason": reason,
+            "grade": grade,
+            "occurred_at": occurred_at,
+        },
     )
     if inserted.scalar_one_or_none() is None:
         return None
