@@ -55,8 +55,7 @@ _RECORD_IN_INBOX = (
 @dataclass(frozen=True, eq=False)
 class _Delivery:
     message: IncomingEvent
-    envelope: Envelope
-    handler: EventHandler
+    envelope: Envelope  # of a type this consumer handles
 
 
 class _HandlerFailed(Exception):
@@ -184,13 +183,12 @@ class EventConsumer:
             self._count(message.routing_key or "unknown", "dead_lettered")
             await message.dead_letter()
             return None
-        handler = self._handlers.get(envelope.event_type)
-        if handler is None:
+        if envelope.event_type not in self._handlers:
             # a binding left over from a removed handler: nothing to do here
             self._count(envelope.event_type, "ignored")
             await message.ack()
             return None
-        return _Delivery(message, envelope, handler)
+        return _Delivery(message, envelope)
 
     async def _apply(self, deliveries: Sequence[_Delivery]) -> None:
         """Apply ``deliveries`` in order, all in one transaction when every handler succeeds."""
