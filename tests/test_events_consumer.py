@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -271,37 +272,54 @@ def _gated_recording_handler(table: str, applied: list[tuple[str, int]], gate: _
     return handle
 
 
-async def _backlog(bus: RabbitMQBus, consumer: EventConsumer, names: list[str], gate: _Gate) -> list[Envelope]:
-    """Publish ``names`` in order while the consumer holds the first, then open the gate once the
-    broker has handed over all it may (the prefetch) or all there is."""
-    events = [_user_updated(name) for name in names]
-    await bus.publish(events[0])
-    await asyncio.wait_for(gate.holding.wait(), timeout=10)
-    for event in events[1:]:
-        await bus.publish(event)
-    expected = min(len(events), 2 * CONSUMER_BATCH_SIZE)
-    await eventually(lambda: consumer.in_flight == expected, what="the deliveries waiting behind the first")
-    gate.opened.set()
-    return events
+@dataclass
+class _GatedConsumer:
+    """A consumer on RabbitMQ behind a gate, recording (name, transaction id) per application."""
+
+    bus: RabbitMQBus
+    consumer: EventConsumer
+    gate: _Gate
+    applied: list[tuple[str, int]]
+
+    async def backlog(self, names: list[str]) -> list[Envelope]:
+        """Publish ``names`` in order while the consumer holds the first, then open the gate once the
+        broker has handed over all it may (the prefetch) or all there is."""
+        events = [_user_updated(name) for name in names]
+        await self.bus.publish(events[0])
+        await asyncio.wait_for(self.gate.holding.wait(), timeout=10)
+        for event in events[1:]:
+            await self.bus.publish(event)
+        expected = min(len(events), 2 * CONSUMER_BATCH_SIZE)
+        await eventually(lambda: self.consumer.in_flight == expected, what="the deliveries waiting behind the first")
+        self.gate.opened.set()
+        return events
 
 
-async def test_events_waiting_together_are_applied_in_one_transaction_each_once_in_delivery_order(
+@pytest.fixture
+async def gated(
     rabbit_url: str, make_rabbit_bus: Callable[..., Awaitable[RabbitMQBus]], make_consumer: MakeConsumer,
-    db: Database, scratch_table: str, service: str,
-) -> None:  # fmt: skip
+    scratch_table: str,
+) -> _GatedConsumer:  # fmt: skip
     bus = await make_rabbit_bus(rabbit_url)
     applied: list[tuple[str, int]] = []
     gate = _Gate()
     consumer = await make_consumer(bus, {"user.updated": _gated_recording_handler(scratch_table, applied, gate)})
     await eventually(lambda: bus.is_connected, what="connected")
+    return _GatedConsumer(bus, consumer, gate, applied)
+
+
+async def test_events_waiting_together_are_applied_in_one_transaction_each_once_in_delivery_order(
+    gated: _GatedConsumer, db: Database, scratch_table: str, service: str
+) -> None:
     names = [f"n{index:02d}" for index in range(3 * CONSUMER_BATCH_SIZE + 1)]
 
     with statements_sent(db.engine) as statements:
-        events = await _backlog(bus, consumer, names, gate)
+        events = await gated.backlog(names)
         await eventually(lambda: _consumed(service, "user.updated", "processed") == len(names), what="drained")
-        await bus.publish(events[5])  # the relay publishing one again: the inbox absorbs it
+        await gated.bus.publish(events[5])  # the relay publishing one again: the inbox absorbs it
         await eventually(lambda: _consumed(service, "user.updated", "duplicate") == 1, what="the duplicate seen")
 
+    applied = gated.applied
     assert [name for name, _ in applied] == names  # each once, in the order published
     assert _consumed(service, "user.updated", "processed") == len(names)
     assert sorted(note for _, note in await _rows(db, scratch_table)) == names
@@ -317,22 +335,16 @@ async def test_events_waiting_together_are_applied_in_one_transaction_each_once_
 
 
 async def test_a_failing_event_in_a_batch_costs_the_others_nothing_and_runs_once_per_attempt(
-    rabbit_url: str, make_rabbit_bus: Callable[..., Awaitable[RabbitMQBus]], make_consumer: MakeConsumer,
-    db: Database, scratch_table: str, service: str,
-) -> None:  # fmt: skip
-    bus = await make_rabbit_bus(rabbit_url)
-    applied: list[tuple[str, int]] = []
-    gate = _Gate()
-    consumer = await make_consumer(bus, {"user.updated": _gated_recording_handler(scratch_table, applied, gate)})
-    await eventually(lambda: bus.is_connected, what="connected")
+    gated: _GatedConsumer, rabbit_url: str, db: Database, scratch_table: str, service: str
+) -> None:
     names = ["first", "a", "b", POISON, "c", "d"]
 
-    events = await _backlog(bus, consumer, names, gate)
+    events = await gated.backlog(names)
 
     [dead] = await wait_for_dead_letters(rabbit_url, service, 1)
     assert Envelope.from_json(dead).event_id == events[3].event_id
     await eventually(lambda: _consumed(service, "user.updated", "processed") == 5, what="the others applied")
-    attempts = [name for name, _ in applied]
+    attempts = [name for name, _ in gated.applied]
     assert attempts.count(POISON) == 3  # the delivery limit: no extra run because it shared a batch
     # a and b shared the poison's batch: rolled back with it (a batch is all or nothing), then applied
     # without it; c and d, after it, ran once
