@@ -30,8 +30,8 @@ from shared.tables import outbox_events
 NOTIFY_CHANNEL = "outbox_events"
 _NOTIFIED_IN = "outbox_notified_in"  # session.info: the (sub)transaction whose NOTIFY covers later events
 
-# built once: a statement built per call costs SQLAlchemy more CPU than sending it (its cache key
-# is computed anew each time); these are on every event's path
+# built once and run with parameters: a statement built per call has its SQLAlchemy cache key
+# computed anew each time; these are on every event's path
 _ADD = outbox_events.insert().values(
     # clock_timestamp(), unlike now(), differs between rows of one transaction,
     # so events added together are published in the order they were added

@@ -24,8 +24,8 @@ from shared.errors import Unprocessable
 _ACCOUNTS = Account.__table__
 _ENTRIES = LedgerEntry.__table__
 
-# the charge path's statements are built once and run with parameters: building a SQLAlchemy
-# statement per event cost more CPU than sending it (docs/performance.md, the event path)
+# the charge path's statements are built once and run with parameters, so SQLAlchemy does not build
+# them and compute their cache keys anew for every event
 _LOCK_EXISTING = (
     select(Account)
     .where(Account.tutor_id == bindparam("account_tutor_id"), Account.student_id == bindparam("account_student_id"))

@@ -21,8 +21,8 @@ from shared.events.outbox import add_event
 
 _LEDGER = XpEntry.__table__
 
-# built once, run with parameters: on every award's path, where building a statement per call
-# costs SQLAlchemy more CPU than sending it
+# built once and run with parameters, so SQLAlchemy does not build them and compute their cache keys
+# anew for every award
 _LOCK_PROFILE = select(Profile).where(Profile.student_id == bindparam("student_id")).with_for_update()
 _RECORD_AWARD = insert(_LEDGER).on_conflict_do_nothing(index_elements=[_LEDGER.c.source_key]).returning(_LEDGER.c.id)
 
