@@ -48,7 +48,7 @@ class FakeClock:
 SYSTEM_CLOCK = SystemClock()
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:  # async: FastAPI runs a plain def dependency in a thread
     return request.app.state.clock.now()
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,44 @@ def test_fleet_names_ports_and_databases_are_unique() -> None:
 
 
 @spec_params
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's included routers
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
+
+
+def _dependencies(dependant: Any) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency
+        yield from _dependencies(dependency)
+
+
+def _runs_in_a_thread(call: Any) -> bool:
+    return not any(
+        check(candidate)
+        for candidate in (call, getattr(call, "__call__", None))
+        for check in (inspect.iscoroutinefunction, inspect.isasyncgenfunction)
+    )
+
+
+@pytest.mark.parametrize("spec", FLEET, ids=lambda spec: spec.name)
+def test_no_route_depends_on_a_plain_function(spec: ServiceSpec) -> None:
+    """FastAPI runs a plain ``def`` dependency in a worker thread: a thread hop and a GIL handoff on
+    every request, for functions that only read ``app.state``. Dependencies are ``async def``."""
+    app = importlib.import_module(f"{spec.module}.main").app
+    threaded = sorted(
+        f"{route.path}: {dependency.call.__module__}.{dependency.call.__qualname__}"
+        for route in _routes(getattr(app, "routes", []))
+        if hasattr(route, "dependant")
+        for dependency in _dependencies(route.dependant)
+        if dependency.call is not None and _runs_in_a_thread(dependency.call)
+    )
+    assert threaded == []
+
+
 def test_settings_defaults_agree_with_fleet(spec: ServiceSpec) -> None:
     fields = settings_class(spec).model_fields
     assert fields["port"].default in (spec.port, ServiceSettings.model_fields["port"].default)

@@ -17,7 +17,7 @@ from shared.db import SessionDep
 from shared.errors import Forbidden, NotFound
 
 
-def _settings(request: Request) -> LessonServiceSettings:
+async def _settings(request: Request) -> LessonServiceSettings:
     return request.app.state.settings
 
 

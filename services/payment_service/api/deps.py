@@ -17,7 +17,7 @@ from shared.errors import Unprocessable
 from shared.tables import access_links
 
 
-def _settings(request: Request) -> PaymentServiceSettings:
+async def _settings(request: Request) -> PaymentServiceSettings:
     return request.app.state.settings
 
 

@@ -16,11 +16,11 @@ from shared.auth.deps import Caller, ServiceCaller, require_roles, user_id_of
 from shared.errors import Forbidden
 
 
-def _issuer(request: Request) -> TokenIssuer:
+async def _issuer(request: Request) -> TokenIssuer:
     return request.app.state.token_issuer
 
 
-def _settings(request: Request) -> UserServiceSettings:
+async def _settings(request: Request) -> UserServiceSettings:
     return request.app.state.settings
 
 
