@@ -149,11 +149,9 @@ def _dependencies(dependant: Any) -> Iterator[Any]:
 
 
 def _runs_in_a_thread(call: Any) -> bool:
-    return not any(
-        check(candidate)
-        for candidate in (call, getattr(call, "__call__", None))
-        for check in (inspect.iscoroutinefunction, inspect.isasyncgenfunction)
-    )
+    # an instance (a security scheme, say) is called through its class's __call__
+    called = call if inspect.isroutine(call) or inspect.isclass(call) else type(call).__call__
+    return not (inspect.iscoroutinefunction(called) or inspect.isasyncgenfunction(called))
 
 
 @pytest.mark.parametrize("spec", FLEET, ids=lambda spec: spec.name)
