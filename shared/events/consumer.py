@@ -12,11 +12,10 @@ applies them in ONE transaction — one inbox insert, one commit, one outbox
 NOTIFY for all of them — which is what lets a consumer keep up with a backlog
 (docs/performance.md, the event-path benchmark). An idle consumer still applies
 an event the moment it arrives, alone. When the handler of the k-th event of a
-batch fails, the events before it are applied without it, the failing one is
-given back (its attempt counted once) and the rest go on: a batch never makes a
-handler run more often than it would alone, nor an event wait for a stranger's
-retries beyond its turn. Handlers run one at a time, in delivery order, as with
-a prefetch of one.
+batch fails, the transaction is rolled back, the events before it are applied
+again without it, the failing one is given back (one attempt used, one run of
+its handler) and the rest go on. Handlers run one at a time, in delivery order,
+as with a prefetch of one.
 
 While a handler runs, ``shared.context.correlation_id`` is the event's and
 ``causation_id`` is its ``event_id``: events the handler adds to the outbox
