@@ -132,7 +132,6 @@ def test_fleet_names_ports_and_databases_are_unique() -> None:
         assert len(values) == len(set(values)), f"duplicate {attribute} in FLEET: {values}"
 
 
-@spec_params
 def _routes(routes: list[Any]) -> Iterator[Any]:
     for route in routes:
         included = getattr(route, "original_router", None)  # FastAPI's included routers
@@ -154,7 +153,7 @@ def _runs_in_a_thread(call: Any) -> bool:
     return not (inspect.iscoroutinefunction(called) or inspect.isasyncgenfunction(called))
 
 
-@pytest.mark.parametrize("spec", FLEET, ids=lambda spec: spec.name)
+@spec_params
 def test_no_route_depends_on_a_plain_function(spec: ServiceSpec) -> None:
     """FastAPI runs a plain ``def`` dependency in a worker thread: a thread hop and a GIL handoff on
     every request, for functions that only read ``app.state``. Dependencies are ``async def``."""
@@ -169,6 +168,7 @@ def test_no_route_depends_on_a_plain_function(spec: ServiceSpec) -> None:
     assert threaded == []
 
 
+@spec_params
 def test_settings_defaults_agree_with_fleet(spec: ServiceSpec) -> None:
     fields = settings_class(spec).model_fields
     assert fields["port"].default in (spec.port, ServiceSettings.model_fields["port"].default)
