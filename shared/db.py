@@ -9,7 +9,7 @@ service carries (outbox, inbox, idempotency keys, access links) live on
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Annotated, Any
@@ -46,6 +46,29 @@ def after_commit(session: AsyncSession | Session, callback: Callable[[], None]) 
     rollback and the event's redelivery would count them twice.
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+_DONE_IN = "done_in_transaction"  # session.info: what was done, and the (sub)transaction it was done in
+
+
+def first_time_in_transaction(session: AsyncSession, what: Hashable) -> bool:
+    """True the first time ``what`` is asked about in the session's transaction, and remembered.
+
+    For a statement whose effect lasts until the transaction ends (a NOTIFY, a transaction-level
+    lock), so that doing it again is a round trip for nothing. A savepoint rolled back forgets what
+    was done inside it (PostgreSQL undoes it too); a new transaction starts with nothing done.
+    """
+    sync = session.sync_session
+    current = sync.get_nested_transaction() or sync.get_transaction()
+    done = session.info.setdefault(_DONE_IN, {})
+    done_in = done.get(what)
+    enclosing = current
+    while done_in is not None and enclosing is not None:
+        if enclosing is done_in and enclosing.is_active:
+            return False
+        enclosing = enclosing.parent
+    done[what] = current
+    return True
 
 
 @event.listens_for(Session, "after_commit")

@@ -1,4 +1,4 @@
-"""``after_commit``: a side effect outside the database happens once its transaction commits, never on rollback (real PostgreSQL)."""
+"""``after_commit`` (a side effect outside the database happens once its transaction commits, never on rollback) and ``first_time_in_transaction``, on real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from shared.db import Database, after_commit
+from shared.db import Database, after_commit, first_time_in_transaction
 
 
 @pytest.fixture
@@ -68,3 +68,27 @@ async def test_a_failing_callback_does_not_undo_the_commit_or_stop_the_others(da
         after_commit(session, fails)
         after_commit(session, lambda: calls.append("still runs"))
     assert calls == ["still runs"]
+
+
+# --- first_time_in_transaction: a statement whose effect lasts the transaction is sent once ---
+
+
+async def test_the_first_time_is_remembered_for_the_transaction_and_its_savepoints(database: Database) -> None:
+    async with database.sessionmaker() as session:
+        async with session.begin():
+            assert first_time_in_transaction(session, "lock")
+            assert not first_time_in_transaction(session, "lock")
+            assert first_time_in_transaction(session, "another")
+            async with session.begin_nested():  # done by the enclosing transaction: still done
+                assert not first_time_in_transaction(session, "lock")
+        async with session.begin():  # the next transaction starts with nothing done
+            assert first_time_in_transaction(session, "lock")
+
+
+async def test_what_a_rolled_back_savepoint_did_is_forgotten(database: Database) -> None:
+    async with database.transaction() as session:
+        savepoint = await session.begin_nested()
+        assert first_time_in_transaction(session, "lock")
+        await savepoint.rollback()  # PostgreSQL undid it: it must be done again
+        assert first_time_in_transaction(session, "lock")
+        assert not first_time_in_transaction(session, "lock")

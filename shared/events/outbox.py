@@ -20,15 +20,14 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import SessionTransaction
 
 from shared import context
+from shared.db import first_time_in_transaction
 from shared.events.catalogue import EventPayload
 from shared.events.envelope import Envelope
 from shared.tables import outbox_events
 
 NOTIFY_CHANNEL = "outbox_events"
-_NOTIFIED_IN = "outbox_notified_in"  # session.info: the (sub)transaction whose NOTIFY covers later events
 
 # built once and run with parameters: a statement built per call has its SQLAlchemy cache key
 # computed anew each time; these are on every event's path
@@ -60,23 +59,6 @@ async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at
     await session.execute(
         _ADD, {"id": envelope.event_id, "event_type": envelope.event_type, "envelope": envelope.to_dict()}
     )
-    if not _notified_already(session):
+    if first_time_in_transaction(session, ("notify", NOTIFY_CHANNEL)):
         await session.execute(_NOTIFY)
-        session.info[_NOTIFIED_IN] = _innermost(session)
     return envelope
-
-
-def _innermost(session: AsyncSession) -> SessionTransaction | None:
-    sync = session.sync_session
-    return sync.get_nested_transaction() or sync.get_transaction()
-
-
-def _notified_already(session: AsyncSession) -> bool:
-    """Whether this transaction, or an enclosing one still open, has already sent its NOTIFY."""
-    notified = session.info.get(_NOTIFIED_IN)
-    current = _innermost(session)
-    while notified is not None and current is not None:
-        if current is notified:
-            return current.is_active
-        current = current.parent
-    return False
