@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lesson_service.models import Lesson, StudyPlanTopic
+from shared.db import first_time_in_transaction
 
 
 async def topics(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> list[StudyPlanTopic]:
@@ -61,9 +62,9 @@ async def lock_pair(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid
     Taking this lock before any lesson row of the pair (``lessons.get_lesson(for_update=True)`` and
     ``reflow`` do) makes changes of one pair take turns instead.
     """
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"lessons:{tutor_id}:{student_id}"}
-    )
+    key = f"lessons:{tutor_id}:{student_id}"
+    if first_time_in_transaction(session, ("advisory lock", key)):  # held already: no second round trip
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:

@@ -1,0 +1,41 @@
+"""A statement budget for the producer's hot path: the SQL statements one ``POST /lessons/{id}/complete``
+sends (counted with SQLAlchemy's ``before_cursor_execute``). Each is a round trip and CPU, and the event
+path's benchmark sends 100 of these a second (docs/performance.md); more than the budget is a regression.
+The effects are checked too, so a cheaper request cannot pass by doing less."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from services.lesson_service.tests.conftest import at, outbox_payloads, schedule
+from shared.testing.service import People
+from shared.testing.statements import statements_sent
+
+# the lesson's pair read, the pair's lock (once: it is re-entrant, and reflowing the plan needs it too),
+# the lesson locked, its UPDATE, the plan's topics, lesson.completed in the outbox and its NOTIFY
+COMPLETE_BUDGET = 7
+
+
+async def test_completing_a_lesson_stays_within_its_statement_budget(
+    client: httpx.AsyncClient, app: FastAPI, people: People, db: asyncpg.Pool
+) -> None:
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    lesson = await schedule(client, tutor, student, starts_at=at(days=-1))
+    await app.state.relay.stop()  # its passes share the engine: count the request's statements only
+
+    with statements_sent(app.state.db.engine) as seen:
+        done = await client.post(
+            f"/api/v1/lessons/{lesson['id']}/complete",
+            json={"grade": 5, "attendance": "present"},
+            headers=tutor.headers,
+        )
+
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    assert len(await outbox_payloads(db, "lesson.completed", lesson_id=lesson["id"])) == 1
+    locks = [sql for sql in seen if "pg_advisory_xact_lock" in sql]
+    assert len(locks) == 1, "the pair's lock is taken once per transaction"
+    assert len(seen) <= COMPLETE_BUDGET, "\n".join(sql.splitlines()[0][:120] for sql in seen)
