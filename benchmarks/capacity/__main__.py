@@ -6,8 +6,7 @@ from benchmarks.capacity.report import CapacityReport
 from benchmarks.capacity.run import CapacityError, run_benchmark
 from benchmarks.capacity.settings import CapacitySettings
 from benchmarks.common.cli import MissingTool, bench_main
-from benchmarks.common.fleet import say
-from benchmarks.common.machine import describe_machine
+from benchmarks.common.machine import announce_machine
 from benchmarks.gateway.wrk import WrkError, find_wrk
 
 INSTALL_HINT = "apt-get install -y wrk  (Debian; as root)"
@@ -17,10 +16,10 @@ def _run(settings: CapacitySettings) -> CapacityReport:
     wrk = find_wrk()
     if wrk is None:
         raise MissingTool(f"wrk not found; install with: {INSTALL_HINT}")
-    machine = describe_machine(
-        {"wrk": [wrk, "-v"], "rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]}
+    machine = announce_machine(
+        {"wrk": [wrk, "-v"], "rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]},
+        shared_by="wrk, the services and the servers",
     )
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by wrk, the services and the servers")
     return run_benchmark(settings, wrk=wrk, machine=machine)
 
 

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
+from benchmarks.common.output import say
 from shared.runner.layout import REPO_ROOT
 
 
@@ -25,6 +26,14 @@ def describe_machine(tools: Mapping[str, list[str]] | None = None) -> dict[str, 
         "git_commit": _version(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
         "uncommitted": _uncommitted_paths(),
     }
+
+
+def announce_machine(tools: Mapping[str, list[str]] | None = None, *, shared_by: str | None = None) -> dict[str, Any]:
+    """:func:`describe_machine`, and a line on the terminal saying what the run has (and who shares the CPUs)."""
+    machine = describe_machine(tools)
+    sharing = f" shared by {shared_by}" if shared_by else ""
+    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}){sharing}")
+    return machine
 
 
 def _cpu_model() -> str:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.common.cli import bench_main
-from benchmarks.common.fleet import say
-from benchmarks.common.machine import describe_machine
+from benchmarks.common.machine import announce_machine
 from benchmarks.common.quiet import NotQuiet
 from benchmarks.common.seed import SeedError
 from benchmarks.events.report import EventReport
@@ -13,8 +12,10 @@ from benchmarks.events.settings import EventSettings
 
 
 def _run(settings: EventSettings) -> EventReport:
-    machine = describe_machine({"rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]})
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by the harness, the services and the servers")
+    machine = announce_machine(
+        {"rabbitmq": ["rabbitmqctl", "version"], "postgresql": ["psql", "--version"]},
+        shared_by="the harness, the services and the servers",
+    )
     return run_benchmark(settings, machine)
 
 

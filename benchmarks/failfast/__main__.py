@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from benchmarks.common.cli import bench_main
-from benchmarks.common.fleet import say
-from benchmarks.common.machine import describe_machine
+from benchmarks.common.machine import announce_machine
 from benchmarks.failfast import report
 from benchmarks.failfast.run import FailFastResult, run_benchmark
 from benchmarks.failfast.settings import FailFastSettings
 
 
 def _run(settings: FailFastSettings) -> FailFastResult:
-    machine = describe_machine()
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']})")
+    machine = announce_machine()
     return run_benchmark(settings, machine)
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.common.cli import MissingTool, bench_main
-from benchmarks.common.fleet import say
-from benchmarks.common.machine import describe_machine
+from benchmarks.common.machine import announce_machine
 from benchmarks.gateway.nginx import NginxError, find_nginx
 from benchmarks.gateway.report import BenchReport
 from benchmarks.gateway.run import BenchError, run_benchmark
@@ -19,8 +18,9 @@ def _run(settings: BenchSettings) -> BenchReport:
     if wrk is None or nginx is None:
         missing = " and ".join(name for name, path in (("wrk", wrk), ("nginx", nginx)) if path is None)
         raise MissingTool(f"{missing} not found; install with: {INSTALL_HINT}")
-    machine = describe_machine({"wrk": [wrk, "-v"], "nginx": [nginx, "-v"]})
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}) shared by wrk, nginx, the services and the servers")
+    machine = announce_machine(
+        {"wrk": [wrk, "-v"], "nginx": [nginx, "-v"]}, shared_by="wrk, nginx, the services and the servers"
+    )
     return run_benchmark(settings, wrk=wrk, nginx_executable=nginx, machine=machine)
 
 

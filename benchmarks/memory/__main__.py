@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.common.cli import bench_main
-from benchmarks.common.fleet import say
-from benchmarks.common.machine import describe_machine
+from benchmarks.common.machine import announce_machine
 from benchmarks.common.quiet import NotQuiet
 from benchmarks.common.seed import SeedError
 from benchmarks.memory import report
@@ -13,8 +12,7 @@ from benchmarks.memory.settings import MemorySettings
 
 
 def _run(settings: MemorySettings) -> MemoryResult:
-    machine = describe_machine()
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']})")
+    machine = announce_machine()
     return run_benchmark(settings, machine)
 
 
