@@ -115,16 +115,58 @@ async def test_a_session_outside_a_service_is_refused(events_db_url: str) -> Non
         await db.dispose()
 
 
-async def test_a_transaction_with_several_events_notifies_once(db: Database) -> None:
+async def test_a_transactions_events_are_written_in_one_statement_and_notified_once(db: Database) -> None:
     with statements_sent(db.engine) as statements:
         async with db.transaction() as session:
-            for _ in range(3):
-                await add_event(session, _user_updated())
+            added = [await add_event(session, _user_updated()) for _ in range(3)]
         async with db.transaction() as session:
-            await add_event(session, _user_updated())
+            added.append(await add_event(session, _user_updated()))
 
     assert sum("pg_notify" in statement for statement in statements) == 2  # one per transaction
-    assert sum("INSERT INTO outbox_events" in statement for statement in statements) == 4
+    assert sum("INSERT INTO outbox_events" in statement for statement in statements) == 2  # one per transaction
+    for envelope in added:
+        row = await _outbox_row(db, envelope.event_id)
+        assert row is not None and Envelope.model_validate(row["envelope"]) == envelope
+
+
+async def test_a_rolled_back_savepoint_takes_its_events_and_the_rest_keep_their_order(db: Database) -> None:
+    async with db.transaction() as session:
+        first = await add_event(session, _user_updated())
+        with pytest.raises(_Rollback):
+            async with session.begin_nested():
+                lost = await add_event(session, _user_updated())
+                async with session.begin_nested():
+                    lost_inner = await add_event(session, _user_updated())
+                raise _Rollback
+        async with session.begin_nested():
+            released = await add_event(session, _user_updated())
+        last = await add_event(session, _user_updated())
+
+    assert await _outbox_row(db, lost.event_id) is None
+    assert await _outbox_row(db, lost_inner.event_id) is None
+    kept = [first, released, last]
+    async with db.transaction() as session:
+        order = (
+            await session.execute(
+                select(outbox_events.c.id)
+                .where(outbox_events.c.id.in_([e.event_id for e in kept]))
+                .order_by(outbox_events.c.created_at)
+            )
+        ).scalars()
+        assert list(order) == [e.event_id for e in kept]
+
+
+async def test_a_session_closed_without_commit_writes_nothing_and_its_next_transaction_starts_clean(
+    db: Database,
+) -> None:
+    async with db.sessionmaker() as session:
+        await session.begin()
+        dropped = await add_event(session, _user_updated())
+    # the same session object is never reused by the services; a new one must not inherit anything
+    async with db.transaction() as session:
+        kept = await add_event(session, _user_updated())
+    assert await _outbox_row(db, dropped.event_id) is None
+    assert await _outbox_row(db, kept.event_id) is not None
 
 
 async def test_an_event_after_a_rolled_back_savepoint_notifies_again(db: Database) -> None:

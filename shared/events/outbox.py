@@ -1,28 +1,29 @@
 """The outbox: an event is written in the same transaction as the change it describes (DESIGN.md §5).
 
-Request handlers never publish. ``add_event`` inserts the envelope into
-``outbox_events`` inside the caller's transaction and queues a NOTIFY, which
-PostgreSQL delivers only if that transaction commits; the relay then publishes.
-A rolled-back change therefore leaves no event behind, and a committed one
-cannot be lost to a broker outage.
+Request handlers never publish. ``add_event`` adds the envelope to ``outbox_events``
+inside the caller's transaction, and a NOTIFY that PostgreSQL delivers only if that
+transaction commits; the relay then publishes. A rolled-back change therefore
+leaves no event behind, and a committed one cannot be lost to a broker outage.
 
-One NOTIFY per transaction is enough (PostgreSQL folds identical ones into one
-anyway, and the relay publishes every pending row when woken), so a transaction
-adding several events — a handler awarding XP, a level and an achievement — sends
-it with the first only: one database round trip less for each further event. A
-NOTIFY sent inside a savepoint that is rolled back is gone, so after that the next
-event sends it again.
+The rows are written when the transaction commits, all in one statement, followed
+by one NOTIFY: a consumer applying a batch of events, each adding two or three of
+its own, sends one INSERT for all of them instead of one each (docs/performance.md,
+the event path). Until then they wait in the session, each with the (sub)transaction
+it was added in: a savepoint rolled back takes its events with it, a savepoint
+released leaves them to the transaction's commit, and the rows keep the order the
+events were added in (``created_at`` is ``clock_timestamp()`` per row).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared import context
-from shared.db import first_time_in_transaction
 from shared.events.catalogue import EventPayload
 from shared.events.envelope import Envelope
 from shared.tables import outbox_events
@@ -37,6 +38,7 @@ _ADD = outbox_events.insert().values(
     created_at=func.clock_timestamp()
 )
 _NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, ""))
+_WAITING = "outbox_waiting"  # session.info: [(the (sub)transaction an event was added in, its row)]
 
 
 async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at: datetime | None = None) -> Envelope:
@@ -56,9 +58,39 @@ async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at
         causation_id=context.causation_id.get(),
         occurred_at=occurred_at,
     )
-    await session.execute(
-        _ADD, {"id": envelope.event_id, "event_type": envelope.event_type, "envelope": envelope.to_dict()}
-    )
-    if first_time_in_transaction(session, ("notify", NOTIFY_CHANNEL)):
-        await session.execute(_NOTIFY)
+    sync = session.sync_session
+    added_in = sync.get_nested_transaction() or sync.get_transaction() or sync.begin()
+    row = {"id": envelope.event_id, "event_type": envelope.event_type, "envelope": envelope.to_dict()}
+    session.info.setdefault(_WAITING, []).append((added_in, row))
     return envelope
+
+
+@event.listens_for(Session, "before_commit")
+def _write_waiting_events(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: its events wait for the transaction's commit
+        return
+    waiting: list[tuple[SessionTransaction, dict[str, Any]]] = session.info.pop(_WAITING, [])
+    if waiting:
+        session.execute(_ADD, [row for _, row in waiting])
+        session.execute(_NOTIFY)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back_events(session: Session, rolled_back: SessionTransaction) -> None:
+    waiting: list[tuple[SessionTransaction, dict[str, Any]]] = session.info.get(_WAITING, [])
+    if waiting:
+        session.info[_WAITING] = [entry for entry in waiting if not _within(entry[0], rolled_back)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_events_of_an_ended_transaction(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # closed without a commit (a commit has written them already)
+        session.info.pop(_WAITING, None)
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
