@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from shared.events.bus import RabbitMQBus
 from shared.events.catalogue import UserRegistered, UserUpdated, payload_as
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Envelope
+from shared.events.handlers import batch_handler, handling
 from shared.events.outbox import add_event
 from shared.tables import inbox_events, outbox_events
 from shared.testing.events import CONSUMER_BATCH_SIZE, eventually, wait_for_dead_letters
@@ -350,4 +351,106 @@ async def test_a_failing_event_in_a_batch_costs_the_others_nothing_and_runs_once
     # without it; c and d, after it, ran once
     assert [name for name in attempts if name != POISON] == ["first", "a", "b", "a", "b", "c", "d"]
     assert sorted(note for _, note in await _rows(db, scratch_table)) == sorted(["first", "a", "b", "c", "d"])
+    assert _consumed(service, "user.updated", "dead_lettered") == 1
+
+
+# --- RabbitMQ only: a batch handler takes each run of its events in one call ---
+
+
+def _user_registered(name: str) -> Envelope:
+    payload = UserRegistered(
+        user_id=uuid.uuid4(), role="student", full_name=name, timezone="Europe/Moscow", language="ru", tutor_id=None
+    )
+    return Envelope.wrap(payload, producer="user-service", correlation_id=uuid.uuid4().hex)
+
+
+@pytest.fixture
+async def batching(
+    rabbit_url: str, make_rabbit_bus: Callable[..., Awaitable[RabbitMQBus]], make_consumer: MakeConsumer,
+    scratch_table: str,
+) -> tuple[_GatedConsumer, list[list[str]]]:  # fmt: skip
+    """A consumer whose user.updated handler is a BatchHandler (recording the names of each call and writing
+    a row per event; failing, after writing, when POISON is among them) and whose user.registered handler is
+    an ordinary one, holding the first behind a gate."""
+    bus = await make_rabbit_bus(rabbit_url)
+    applied: list[tuple[str, int]] = []
+    calls: list[list[str]] = []
+    gate = _Gate()
+
+    async def apply_all(session: AsyncSession, events: Sequence[Envelope]) -> None:
+        names = [payload_as(event, UserUpdated).full_name for event in events]
+        calls.append(names)
+        for event, name in zip(events, names, strict=True):
+            with handling(event):
+                await add_event(session, UserUpdated(**{**event.payload, "full_name": f"re:{name}"}))
+            await session.execute(
+                text(f"INSERT INTO {scratch_table} (id, note) VALUES (:id, :note)"),
+                {"id": uuid.uuid4().hex, "note": name},
+            )
+        if POISON in names:
+            raise RuntimeError("this handler cannot take one of these events")
+
+    async def registered(session: AsyncSession, event: Envelope) -> None:
+        await gate.hold_the_first()
+        name = payload_as(event, UserRegistered).full_name
+        applied.append((name, 0))
+        await session.execute(
+            text(f"INSERT INTO {scratch_table} (id, note) VALUES (:id, :note)"), {"id": uuid.uuid4().hex, "note": name}
+        )
+
+    handlers = {"user.updated": batch_handler(apply_all), "user.registered": registered}
+    consumer = await make_consumer(bus, handlers)
+    await eventually(lambda: bus.is_connected, what="connected")
+    return _GatedConsumer(bus, consumer, gate, applied), calls
+
+
+async def _behind_a_held_event(gated: _GatedConsumer, events: list[Envelope]) -> None:
+    """Publish a user.registered the consumer holds, then ``events``; open the gate once all are handed over."""
+    await gated.bus.publish(_user_registered("first"))
+    await asyncio.wait_for(gated.gate.holding.wait(), timeout=10)
+    for event in events:
+        await gated.bus.publish(event)
+    await eventually(lambda: gated.consumer.in_flight == 1 + len(events), what="the deliveries behind the first")
+    gated.gate.opened.set()
+
+
+async def test_a_batch_handler_gets_each_run_of_its_events_in_one_call_without_duplicates(
+    batching: tuple[_GatedConsumer, list[list[str]]], db: Database, scratch_table: str, service: str
+) -> None:
+    gated, calls = batching
+    u1, u2, u3, u4, u5 = (_user_updated(f"u{n}") for n in range(1, 6))
+
+    # one batch: a run of three, another type, a run of two with a copy of u2 in it
+    await _behind_a_held_event(gated, [u1, u2, u3, _user_registered("between"), u4, u2, u5])
+
+    await eventually(lambda: _consumed(service, "user.updated", "processed") == 5, what="applied")
+    await eventually(lambda: _consumed(service, "user.updated", "duplicate") == 1, what="the copy seen")
+    assert calls == [["u1", "u2", "u3"], ["u4", "u5"]]
+    assert [name for name, _ in gated.applied] == ["first", "between"]
+    notes = [note for _, note in await _rows(db, scratch_table)]
+    assert sorted(notes) == sorted(["first", "between", "u1", "u2", "u3", "u4", "u5"])
+    async with db.transaction() as session:
+        caused = dict(
+            (await session.execute(select(outbox_events.c.envelope["payload"]["full_name"].astext,
+                                          outbox_events.c.envelope["causation_id"].astext))).all()
+        )  # fmt: skip
+    # each event the run added points back at its own cause
+    for event in (u1, u2, u3, u4, u5):
+        assert caused[f"re:{event.payload['full_name']}"] == str(event.event_id)
+
+
+async def test_a_batch_handler_failing_on_one_event_of_its_run_costs_the_others_one_application(
+    batching: tuple[_GatedConsumer, list[list[str]]], rabbit_url: str, db: Database, scratch_table: str, service: str
+) -> None:
+    gated, calls = batching
+    events = [_user_updated(name) for name in ("a", "b", POISON, "c")]
+
+    await _behind_a_held_event(gated, events)
+
+    [dead] = await wait_for_dead_letters(rabbit_url, service, 1)
+    assert Envelope.from_json(dead).event_id == events[2].event_id
+    await eventually(lambda: _consumed(service, "user.updated", "processed") == 3, what="the others applied")
+    # the run failed as a whole; then each alone, to find the one at fault; then the poison's retries alone
+    assert calls == [["a", "b", POISON, "c"], ["a"], ["b"], [POISON], ["c"], [POISON], [POISON]]
+    assert sorted(note for _, note in await _rows(db, scratch_table)) == sorted(["first", "a", "b", "c"])
     assert _consumed(service, "user.updated", "dead_lettered") == 1

@@ -15,7 +15,9 @@ an event the moment it arrives, alone. When the handler of the k-th event of a
 batch fails, the transaction is rolled back, the events before it are applied
 again without it, the failing one is given back (one attempt used, one run of
 its handler) and the rest go on. Handlers run one at a time, in delivery order,
-as with a prefetch of one.
+as with a prefetch of one. A ``BatchHandler`` (``shared.events.handlers``) gets
+a run of consecutive events of its types in one call; when it fails, the events
+of the run are applied one at a time to find the one at fault.
 
 While a handler runs, ``shared.context.correlation_id`` is the event's and
 ``causation_id`` is its ``event_id``: events the handler adds to the outbox
@@ -25,18 +27,17 @@ carry the same correlation and point back at their cause.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.dialects.postgresql import insert
 
-from shared import context
 from shared.db import Database
 from shared.events import EventHandler
 from shared.events.bus import EventBus, IncomingEvent, Subscription
 from shared.events.envelope import Envelope
+from shared.events.handlers import BatchHandler, handling
 from shared.metrics import EVENTS_CONSUMED
 from shared.tables import inbox_events
 
@@ -58,12 +59,14 @@ class _Delivery:
 
 
 class _HandlerFailed(Exception):
-    """The handler of ``deliveries[index]`` raised; the transaction was rolled back."""
+    """The handler of ``deliveries[index : index + count]`` raised (count > 1: a batch handler's run, the
+    event at fault unknown); the transaction was rolled back."""
 
-    def __init__(self, index: int, error: Exception) -> None:
-        super().__init__(index, error)
+    def __init__(self, index: int, error: Exception, count: int = 1) -> None:
+        super().__init__(index, error, count)
         self.index = index
         self.error = error
+        self.count = count
 
 
 class EventConsumer:
@@ -199,6 +202,11 @@ class EventConsumer:
                 if await self._held_for_database(failing, failed.error):
                     continue  # all of them again, now that it is back
                 await self._apply(deliveries[: failed.index])  # those before it did not fail: they go on
+                if failed.count > 1:  # one of a batch handler's run failed it: each alone, to find which
+                    for delivery in deliveries[failed.index : failed.index + failed.count]:
+                        await self._apply([delivery])
+                    deliveries = deliveries[failed.index + failed.count :]
+                    continue
                 self._settled(failing, await self._give_back(failing, failed.error))
                 deliveries = deliveries[failed.index + 1 :]
                 continue
@@ -231,21 +239,30 @@ class EventConsumer:
             )
             new = set(recorded.scalars())
             first_times = []
-            for index, envelope in enumerate(envelopes):
-                first_time = envelope.event_id in new
+            for envelope in envelopes:
+                first_times.append(envelope.event_id in new)
                 new.discard(envelope.event_id)  # a second copy in the same batch is a duplicate
-                first_times.append(first_time)
-                if not first_time:
-                    continue
+            start = 0
+            while start < len(envelopes):
+                handler = self._handlers[envelopes[start].event_type]
+                end = start + 1
+                if isinstance(handler, BatchHandler):  # the run of events it takes, duplicates in it included
+                    while end < len(envelopes) and self._handlers[envelopes[end].event_type] is handler:
+                        end += 1
+                run = [envelopes[i] for i in range(start, end) if first_times[i]]
                 try:
-                    with _handling(envelope):
-                        await self._handlers[envelope.event_type](session, envelope)
-                    if len(envelopes) > 1:
+                    if isinstance(handler, BatchHandler) and len(run) > 1:
+                        await handler.apply_all(session, run)
+                    elif run:
+                        with handling(run[0]):
+                            await handler(session, run[0])
+                    if run and len(envelopes) > 1:
                         # the next handler reads what this one wrote, not ORM objects it left behind
                         await session.flush()
                         session.expire_all()
                 except Exception as exc:
-                    raise _HandlerFailed(index, exc) from exc
+                    raise _HandlerFailed(start, exc, end - start) from exc
+                start = end
             return first_times
 
     async def _held_for_database(self, delivery: _Delivery, error: Exception) -> bool:
@@ -277,7 +294,7 @@ class EventConsumer:
 
     def _settled(self, delivery: _Delivery, outcome: str) -> None:
         envelope = delivery.envelope
-        with _handling(envelope):
+        with handling(envelope):
             # one line per consumed event, like an access log: `make logs CID=...` follows a request
             # from the gateway through every service its events reached
             log.info(
@@ -306,18 +323,6 @@ class EventConsumer:
 
     def _count(self, event_type: str, outcome: str) -> None:
         EVENTS_CONSUMED.labels(self._service, event_type, outcome).inc()
-
-
-@contextlib.contextmanager
-def _handling(envelope: Envelope) -> Iterator[None]:
-    """The event's correlation, and the event itself as the cause, for logs and the events it adds."""
-    correlation_token = context.correlation_id.set(envelope.correlation_id)
-    causation_token = context.causation_id.set(str(envelope.event_id))
-    try:
-        yield
-    finally:
-        context.causation_id.reset(causation_token)
-        context.correlation_id.reset(correlation_token)
 
 
 def _describe(delivery: _Delivery) -> dict[str, object]:

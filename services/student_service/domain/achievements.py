@@ -5,12 +5,13 @@ towards locked ones is what ``progress`` answers."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Uuid, and_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.student_service.models import Achievement, Profile, XpEntry
@@ -56,7 +57,8 @@ BY_CODE = {rule.code: rule for rule in ACHIEVEMENTS}
 class Standing:
     """What the rules need from the database for one student: the ledger's counters and the codes
     already unlocked. Loaded in one query; kept up to date by ``unlock_earned`` within a transaction
-    holding the profile's lock, so a second check after the streak changes needs no query."""
+    holding the profile's lock (and by whoever adds to the ledger after loading it, as a batch of
+    completed lessons does), so a second check after the streak changes needs no query."""
 
     counts: dict[str, int]
     unlocked: set[str]
@@ -74,33 +76,51 @@ def _count(source: str, excellent: bool = False) -> ColumnElement[int]:
     return func.count().filter(and_(condition, _LEDGER.grade == 5) if excellent else condition)
 
 
-async def standing(session: AsyncSession, student_id: uuid.UUID) -> Standing:
-    """The counters the rules look at (awarded lessons, homeworks and materials from the ledger) and the
-    achievements already unlocked, in one statement."""
-    unlocked = (
-        select(func.array_agg(_ACHIEVEMENTS.c.code)).where(_ACHIEVEMENTS.c.student_id == student_id).scalar_subquery()
+# one row per wanted student, even one with no ledger row yet: the ledger's counters and the codes unlocked
+_WANTED = func.unnest(bindparam("ids", type_=ARRAY(Uuid()))).table_valued("student_id").render_derived()
+_STANDINGS = (
+    select(
+        _WANTED.c.student_id,
+        _count("lesson"),
+        _count("lesson", excellent=True),
+        _count("homework"),
+        _count("homework", excellent=True),
+        _count("material"),
+        select(func.array_agg(_ACHIEVEMENTS.c.code))
+        .where(_ACHIEVEMENTS.c.student_id == _WANTED.c.student_id)
+        .scalar_subquery(),
     )
-    row = (
-        await session.execute(
-            select(
-                _count("lesson"),
-                _count("lesson", excellent=True),
-                _count("homework"),
-                _count("homework", excellent=True),
-                _count("material"),
-                unlocked,
-            ).where(_LEDGER.student_id == student_id, _LEDGER.source.in_(("lesson", "homework", "material")))
+    .select_from(
+        _WANTED.outerjoin(
+            XpEntry.__table__,
+            and_(_LEDGER.student_id == _WANTED.c.student_id, _LEDGER.source.in_(("lesson", "homework", "material"))),
         )
-    ).one()
-    lessons, excellent_lessons, homeworks, excellent_homeworks, materials, codes = row
-    counts = {
-        "lessons": lessons,
-        "excellent_lessons": excellent_lessons,
-        "homeworks": homeworks,
-        "excellent_homeworks": excellent_homeworks,
-        "materials": materials,
+    )
+    .group_by(_WANTED.c.student_id)
+)
+
+
+async def standings(session: AsyncSession, student_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Standing]:
+    """Each student's counters the rules look at (awarded lessons, homeworks and materials from the
+    ledger) and the achievements already unlocked, in one statement for all of them."""
+    rows = await session.execute(_STANDINGS, {"ids": list(dict.fromkeys(student_ids))})
+    return {
+        student_id: Standing(
+            {
+                "lessons": lessons,
+                "excellent_lessons": excellent_lessons,
+                "homeworks": homeworks,
+                "excellent_homeworks": excellent_homeworks,
+                "materials": materials,
+            },
+            set(codes or ()),
+        )
+        for student_id, lessons, excellent_lessons, homeworks, excellent_homeworks, materials, codes in rows.all()
     }
-    return Standing(counts, set(codes or ()))
+
+
+async def standing(session: AsyncSession, student_id: uuid.UUID) -> Standing:
+    return (await standings(session, [student_id]))[student_id]
 
 
 async def metrics(session: AsyncSession, profile: Profile) -> dict[str, int]:
@@ -115,38 +135,39 @@ async def unlock_earned(
     ``known``: the student's standing loaded earlier in this transaction (the ledger unchanged since),
     else it is loaded; either way it is updated with what this unlocks."""
     known = known or await standing(session, profile.student_id)
+    rows = await announce_earned(session, profile, at, known)
+    if rows:
+        await insert_unlocked(session, rows)
+    return [row["code"] for row in rows]
+
+
+async def announce_earned(
+    session: AsyncSession, profile: Profile, at: datetime, known: Standing
+) -> list[dict[str, Any]]:
+    """What ``unlock_earned`` decides and announces, without writing it: ``known`` updated, one
+    ``student.achievement_unlocked`` per achievement, and the rows for ``insert_unlocked``.
+
+    Only a transaction holding the student's profile lock unlocks achievements, and ``known`` was read
+    under it, so what is not in ``known.unlocked`` is not in the table either."""
     values = known.values(profile)
-    reached = [rule for rule in ACHIEVEMENTS if values[rule.metric] >= rule.target and rule.code not in known.unlocked]
-    if not reached:
-        return []
-    inserted = set(
-        (
-            await session.execute(
-                insert(_ACHIEVEMENTS)
-                .values(
-                    [
-                        {"student_id": profile.student_id, "code": rule.code, "rarity": rule.rarity, "unlocked_at": at}
-                        for rule in reached
-                    ]
-                )
-                .on_conflict_do_nothing()
-                .returning(_ACHIEVEMENTS.c.code)
-            )
-        ).scalars()
-    )
-    unlocked: list[str] = []
-    for rule in reached:
-        known.unlocked.add(rule.code)
-        if rule.code not in inserted:
+    rows: list[dict[str, Any]] = []
+    for rule in ACHIEVEMENTS:
+        if values[rule.metric] < rule.target or rule.code in known.unlocked:
             continue
-        unlocked.append(rule.code)
+        known.unlocked.add(rule.code)
+        rows.append({"student_id": profile.student_id, "code": rule.code, "rarity": rule.rarity, "unlocked_at": at})
         await add_event(
             session,
             StudentAchievementUnlocked(
                 student_id=profile.student_id, tutor_id=profile.tutor_id, code=rule.code, rarity=rule.rarity
             ),
         )
-    return unlocked
+    return rows
+
+
+async def insert_unlocked(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write what ``announce_earned`` decided (for one student or many: one statement)."""
+    await session.execute(insert(_ACHIEVEMENTS).values(list(rows)).on_conflict_do_nothing())
 
 
 async def progress(session: AsyncSession, profile: Profile) -> list[dict[str, object]]:

@@ -5,7 +5,9 @@ level crossed (an award may cross several)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
@@ -22,22 +24,49 @@ from shared.events.outbox import add_event
 _LEDGER = XpEntry.__table__
 
 # built once and run with parameters, so SQLAlchemy does not build them and compute their cache keys
-# anew for every award
-_LOCK_PROFILE = select(Profile).where(Profile.student_id == bindparam("student_id")).with_for_update()
+# anew for every award; the profiles are locked in student order, so two transactions locking several
+# cannot deadlock each other
+_LOCK_PROFILES = (
+    select(Profile)
+    .where(Profile.student_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Profile.student_id)
+    .with_for_update()
+)
 _RECORD_AWARD = insert(_LEDGER).on_conflict_do_nothing(index_elements=[_LEDGER.c.source_key]).returning(_LEDGER.c.id)
+_RECORD_AWARDS = (
+    insert(_LEDGER).on_conflict_do_nothing(index_elements=[_LEDGER.c.source_key]).returning(_LEDGER.c.source_key)
+)
+
+
+async def lock_profiles(
+    session: AsyncSession, tutors: Mapping[uuid.UUID, uuid.UUID | None]
+) -> dict[uuid.UUID, Profile]:
+    """The profiles of ``tutors``' students (student → the tutor to create it with), locked; those that do
+    not exist yet are created (an award may beat student.linked). One statement when all exist."""
+    wanted = sorted(tutors)
+    profiles = {p.student_id: p for p in (await session.execute(_LOCK_PROFILES, {"ids": wanted})).scalars()}
+    missing = [student_id for student_id in wanted if student_id not in profiles]
+    if missing:
+        await session.execute(
+            insert(Profile)
+            .values([{"student_id": student_id, "tutor_id": tutors[student_id]} for student_id in missing])
+            .on_conflict_do_nothing()
+        )
+        profiles.update((p.student_id, p) for p in (await session.execute(_LOCK_PROFILES, {"ids": missing})).scalars())
+    return profiles
 
 
 async def ensure_profile(session: AsyncSession, student_id: uuid.UUID, tutor_id: uuid.UUID | None) -> Profile:
-    """The student's profile, locked; created when it does not exist yet (an award may beat student.linked).
-    One statement when it exists (the usual case)."""
-    locked = {"student_id": student_id}
-    profile = (await session.execute(_LOCK_PROFILE, locked)).scalar_one_or_none()
-    if profile is None:
-        await session.execute(insert(Profile).values(student_id=student_id, tutor_id=tutor_id).on_conflict_do_nothing())
-        profile = (await session.execute(_LOCK_PROFILE, locked)).scalar_one()
+    """The student's profile, locked; created when it does not exist yet. One statement when it exists."""
+    profile = (await lock_profiles(session, {student_id: tutor_id}))[student_id]
+    adopt_tutor(profile, tutor_id)
+    return profile
+
+
+def adopt_tutor(profile: Profile, tutor_id: uuid.UUID | None) -> None:
+    """A profile created before its tutor was known takes the first one an event names."""
     if profile.tutor_id is None and tutor_id is not None:
         profile.tutor_id = tutor_id
-    return profile
 
 
 async def award(
@@ -64,28 +93,88 @@ async def award(
         profile = await ensure_profile(session, student_id, tutor_id)
     inserted = await session.execute(
         _RECORD_AWARD,
-        {
-            "id": entry_id or uuid.uuid4(),
-            "student_id": student_id,
-            "tutor_id": tutor_id,
-            "amount": amount,
-            "source": source,
-            "source_key": source_key,
-            "source_event_id": source_event_id,
-            "reason": reason,
-            "grade": grade,
-            "occurred_at": occurred_at,
-        },
+        ledger_row(
+            student_id=student_id,
+            tutor_id=tutor_id,
+            amount=amount,
+            source=source,
+            source_key=source_key,
+            source_event_id=source_event_id,
+            reason=reason,
+            grade=grade,
+            occurred_at=occurred_at,
+            entry_id=entry_id,
+        ),
     )
     if inserted.scalar_one_or_none() is None:
         return None
+    await credit(
+        session,
+        profile,
+        tutor_id=tutor_id,
+        amount=amount,
+        source=source,
+        source_event_id=source_event_id,
+        reason=reason,
+    )
+    known = await standing(session, student_id)
+    await unlock_earned(session, profile, occurred_at, known)
+    return known
+
+
+def ledger_row(
+    *,
+    student_id: uuid.UUID,
+    tutor_id: uuid.UUID | None,
+    amount: int,
+    source: str,
+    source_key: str,
+    occurred_at: datetime,
+    source_event_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    grade: int | None = None,
+    entry_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": entry_id or uuid.uuid4(),
+        "student_id": student_id,
+        "tutor_id": tutor_id,
+        "amount": amount,
+        "source": source,
+        "source_key": source_key,
+        "source_event_id": source_event_id,
+        "reason": reason,
+        "grade": grade,
+        "occurred_at": occurred_at,
+    }
+
+
+async def record_awards(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert ledger rows (``ledger_row``) in one statement; the source keys that were not awarded before."""
+    if not rows:
+        return set()
+    return set((await session.execute(_RECORD_AWARDS, list(rows))).scalars())
+
+
+async def credit(
+    session: AsyncSession,
+    profile: Profile,
+    *,
+    tutor_id: uuid.UUID | None,
+    amount: int,
+    source: str,
+    source_event_id: uuid.UUID | None,
+    reason: str | None,
+) -> None:
+    """An award recorded in the ledger moves the profile's total and level: ``student.xp_awarded``, and
+    ``student.level_up`` for each level crossed."""
     previous_level = profile.level
     profile.xp += amount
     profile.level = level_for_xp(max(profile.xp, 0))
     await add_event(
         session,
         StudentXpAwarded(
-            student_id=student_id,
+            student_id=profile.student_id,
             tutor_id=tutor_id,
             amount=amount,
             source=source,  # type: ignore[arg-type]
@@ -98,12 +187,13 @@ async def award(
         await add_event(
             session,
             StudentLevelUp(
-                student_id=student_id, tutor_id=tutor_id, previous_level=level - 1, level=level, total_xp=profile.xp
+                student_id=profile.student_id,
+                tutor_id=tutor_id,
+                previous_level=level - 1,
+                level=level,
+                total_xp=profile.xp,
             ),
         )
-    known = await standing(session, student_id)
-    await unlock_earned(session, profile, occurred_at, known)
-    return known
 
 
 async def get_profile(session: AsyncSession, student_id: uuid.UUID, now: datetime) -> dict[str, object]:

@@ -8,11 +8,12 @@ missed day), else the streak restarts. A freeze is earned for every 7 study days
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,18 +66,30 @@ def local_day(profile: Profile, at: datetime) -> date:
     return at.astimezone(ZoneInfo(profile.timezone)).date()
 
 
+# built once; the students' study days (True) and excused days (False)
+_WANTED = bindparam("ids", expanding=True)
+_DAYS = (
+    select(_STUDY.c.student_id, _STUDY.c.day, literal(True))
+    .where(_STUDY.c.student_id.in_(_WANTED))
+    .union_all(select(_EXCUSED.c.student_id, _EXCUSED.c.day, literal(False)).where(_EXCUSED.c.student_id.in_(_WANTED)))
+)
+
+
+async def days_of(
+    session: AsyncSession, student_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[set[date], set[date]]]:
+    """Each student's study days and excused days, in one statement for all of them."""
+    wanted = list(dict.fromkeys(student_ids))
+    found: dict[uuid.UUID, tuple[set[date], set[date]]] = {student_id: (set(), set()) for student_id in wanted}
+    for student_id, day, is_study in (await session.execute(_DAYS, {"ids": wanted})).all():
+        study, excused = found[student_id]
+        (study if is_study else excused).add(day)
+    return found
+
+
 async def days(session: AsyncSession, student_id: uuid.UUID) -> tuple[set[date], set[date]]:
     """The student's study days and excused days, in one statement."""
-    rows = await session.execute(
-        select(_STUDY.c.day, literal(True))
-        .where(_STUDY.c.student_id == student_id)
-        .union_all(select(_EXCUSED.c.day, literal(False)).where(_EXCUSED.c.student_id == student_id))
-    )
-    study: set[date] = set()
-    excused: set[date] = set()
-    for day, is_study in rows.all():
-        (study if is_study else excused).add(day)
-    return study, excused
+    return (await days_of(session, [student_id]))[student_id]
 
 
 async def current(session: AsyncSession, profile: Profile, now: datetime) -> Streak:
@@ -108,16 +121,31 @@ async def _recompute(
 async def record_study_day(session: AsyncSession, profile: Profile, at: datetime) -> bool:
     """Count the day of ``at`` as a study day (once); ``student.streak_updated`` when it is new.
     The caller holds the profile's lock, so the days read here are all there are but the new one."""
-    day = local_day(profile, at)
     study, excused = await days(session, profile.student_id)
-    before = compute(study, excused, max([day, *study])).freezes_used if study else 0
-    inserted = await session.execute(
-        insert(_STUDY).values(student_id=profile.student_id, day=day).on_conflict_do_nothing().returning(_STUDY.c.day)
-    )
-    if inserted.scalar_one_or_none() is None:
+    day = local_day(profile, at)
+    if not await note_study_day(session, profile, day, study, excused):
         return False
-    await _recompute(session, profile, study | {day}, excused, day, before)
+    await insert_study_days(session, [{"student_id": profile.student_id, "day": day}])
     return True
+
+
+async def note_study_day(
+    session: AsyncSession, profile: Profile, day: date, study: set[date], excused: set[date]
+) -> bool:
+    """What ``record_study_day`` decides, without writing the day: False when ``day`` is in ``study``
+    already, else it is added there, the profile's streak recomputed and ``student.streak_updated`` said.
+    ``study`` and ``excused``: all the student's days, read under the profile's lock."""
+    if day in study:
+        return False
+    before = compute(study, excused, max([day, *study])).freezes_used if study else 0
+    study.add(day)
+    await _recompute(session, profile, study, excused, day, before)
+    return True
+
+
+async def insert_study_days(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Write study days ``note_study_day`` decided (for one student or many: one statement)."""
+    await session.execute(insert(_STUDY).values(list(rows)).on_conflict_do_nothing())
 
 
 async def record_excused_day(session: AsyncSession, profile: Profile, at: datetime) -> None:

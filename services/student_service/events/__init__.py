@@ -5,12 +5,21 @@ the consumer's transaction together with the inbox row."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.student_service.domain import achievements, coursework, streaks, xp
-from services.student_service.domain.profiles import award, ensure_profile
+from services.student_service.domain.profiles import (
+    adopt_tutor,
+    award,
+    credit,
+    ensure_profile,
+    ledger_row,
+    lock_profiles,
+    record_awards,
+)
 from services.student_service.models import Profile, XpEntry
 from shared.auth.access import on_student_linked as record_access_link
 from shared.events import EventHandler
@@ -31,6 +40,7 @@ from shared.events.catalogue import (
     payload_as,
 )
 from shared.events.envelope import Envelope
+from shared.events.handlers import batch_handler, handling
 
 
 def _one_flush(handler: EventHandler) -> EventHandler:
@@ -52,26 +62,77 @@ async def on_student_linked(session: AsyncSession, envelope: Envelope) -> None:
         await ensure_profile(session, link.student_id, link.tutor_id)
 
 
-@_one_flush
-async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None:
-    lesson = payload_as(envelope, LessonCompleted)
-    profile = await ensure_profile(session, lesson.student_id, lesson.tutor_id)
-    coursework.record_last_lesson(profile, lesson)
-    if lesson.attendance not in ("present", "late"):
-        return
-    known = await award(
-        session,
-        student_id=lesson.student_id,
-        tutor_id=lesson.tutor_id,
-        amount=xp.lesson_xp(lesson.lesson_type, lesson.grade),
-        source="lesson",
-        grade=lesson.grade,
-        source_key=f"lesson:{lesson.lesson_id}",
-        source_event_id=envelope.event_id,
-        occurred_at=envelope.occurred_at,
-        profile=profile,
-    )
-    await _study_day(session, profile, envelope, known)
+@batch_handler
+async def on_lesson_completed(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    """Completed lessons, as many as the consumer has waiting, with one statement each for the profiles'
+    locks, the achievement standings, the ledger rows, the study days read and written and the achievements
+    unlocked (one at a time, a lesson costs each of them once): the event path's hot handler
+    (docs/performance.md). The result is what applying them one at a time, in order, would leave: each
+    lesson's part runs in turn on what the lessons before it left, in memory, under the profiles' locks."""
+    with session.no_autoflush:
+        lessons = [payload_as(envelope, LessonCompleted) for envelope in envelopes]
+        # a profile created here takes the tutor of the student's first lesson, as one at a time would
+        profiles = await lock_profiles(session, {lesson.student_id: lesson.tutor_id for lesson in reversed(lessons)})
+        held = {lesson.student_id for lesson in lessons if lesson.attendance in HELD}
+        known = await achievements.standings(session, held)  # before this batch's awards: each adds its own
+        studied = await streaks.days_of(session, held)
+        first_awards = {}  # source key → the lesson whose award it is (a lesson sent twice is awarded once)
+        for envelope, lesson in zip(envelopes, lessons, strict=True):
+            if lesson.attendance in HELD:
+                first_awards.setdefault(f"lesson:{lesson.lesson_id}", (envelope, lesson))
+        new_awards = await record_awards(
+            session,
+            [
+                ledger_row(
+                    student_id=lesson.student_id,
+                    tutor_id=lesson.tutor_id,
+                    amount=xp.lesson_xp(lesson.lesson_type, lesson.grade),
+                    source="lesson",
+                    grade=lesson.grade,
+                    source_key=key,
+                    source_event_id=envelope.event_id,
+                    occurred_at=envelope.occurred_at,
+                )
+                for key, (envelope, lesson) in first_awards.items()
+            ],
+        )
+        unlocked: list[dict[str, object]] = []
+        new_days: list[dict[str, object]] = []
+        for envelope, lesson in zip(envelopes, lessons, strict=True):
+            profile = profiles[lesson.student_id]
+            adopt_tutor(profile, lesson.tutor_id)
+            coursework.record_last_lesson(profile, lesson)
+            if lesson.attendance not in HELD:
+                continue
+            standing = known[lesson.student_id]
+            with handling(envelope):
+                key = f"lesson:{lesson.lesson_id}"
+                if key in new_awards and first_awards[key][0] is envelope:
+                    await credit(
+                        session,
+                        profile,
+                        tutor_id=lesson.tutor_id,
+                        amount=xp.lesson_xp(lesson.lesson_type, lesson.grade),
+                        source="lesson",
+                        source_event_id=envelope.event_id,
+                        reason=None,
+                    )
+                    standing.counts["lessons"] += 1
+                    standing.counts["excellent_lessons"] += lesson.grade == 5
+                    unlocked += await achievements.announce_earned(session, profile, envelope.occurred_at, standing)
+                # the event's day (its occurred_at, in the student's time zone) is a study day
+                study, excused = studied[lesson.student_id]
+                day = streaks.local_day(profile, envelope.occurred_at)
+                if await streaks.note_study_day(session, profile, day, study, excused):
+                    new_days.append({"student_id": lesson.student_id, "day": day})
+                    unlocked += await achievements.announce_earned(session, profile, envelope.occurred_at, standing)
+        if new_days:
+            await streaks.insert_study_days(session, new_days)
+        if unlocked:
+            await achievements.insert_unlocked(session, unlocked)
+
+
+HELD = ("present", "late")  # a lesson attended: XP and a study day
 
 
 @_one_flush
