@@ -8,22 +8,27 @@ A lesson with no price anywhere is not charged (logged): there is nothing to cha
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, exists, literal, select
+from sqlalchemy import exists, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.payment_service.domain.ledger import (
     AccountKey,
-    lesson_already_charged,
+    adopt_currency,
+    charge_row,
     lock_account,
-    lock_existing_account,
-    post_charge,
+    lock_existing_accounts,
+    post_charges,
     post_entry,
 )
 from services.payment_service.domain.prices import Money, price_for
-from services.payment_service.domain.runway import note_if_low
+from services.payment_service.domain.runway import ahead, note_if_low, note_if_low_from
 from services.payment_service.models import Account, LedgerEntry, ScheduledLesson
 from shared.events.catalogue import (
     LessonCancelled,
@@ -35,6 +40,7 @@ from shared.events.catalogue import (
     PaymentRefunded,
 )
 from shared.events.envelope import Envelope
+from shared.events.handlers import handling
 from shared.events.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -45,17 +51,9 @@ CHARGE_KIND = {"completed": "lesson_charge", "cancelled": "late_cancel_charge", 
 CHARGE_REASON = {"completed": "lesson", "cancelled": "late cancellation", "missed": "no-show"}
 
 
-async def _remember(
-    session: AsyncSession, lesson: LessonEvent, *, status: str, observed_at: datetime, check_charged: bool = False
-) -> tuple[bool, bool | None]:
-    """Upsert the lesson; False when a newer observation is already kept (the event is stale).
-
-    A scheduled lesson takes any later news; a lesson once over takes only newer news
-    (a cancellation sent again, excused). With ``check_charged``, also whether the lesson
-    is charged already (else None), in the same statement: only correct when the account
-    was locked by an EARLIER statement, so that this statement's snapshot, taken after the
-    lock, sees every charge committed for the lesson (charging takes that lock).
-    """
+async def _remember(session: AsyncSession, lesson: LessonEvent, *, observed_at: datetime) -> bool:
+    """Upsert a scheduled lesson; False when a newer observation is already kept (the event is stale).
+    A scheduled lesson takes any later news (``_remember_run`` keeps lessons that are over)."""
     values = {
         "lesson_id": lesson.lesson_id,
         "tutor_id": lesson.tutor_id,
@@ -65,28 +63,19 @@ async def _remember(
         "lesson_type": lesson.lesson_type,
         "price": lesson.price,
         "currency": lesson.currency,
-        "status": status,
+        "status": "scheduled",
         "observed_at": observed_at,
     }
     statement = insert(ScheduledLesson).values(**values)
     table = ScheduledLesson.__table__
-    newer = table.c.observed_at < statement.excluded.observed_at
-    where = (
-        (table.c.status == "scheduled") & newer if status == "scheduled" else (table.c.status == "scheduled") | newer
+    applied = await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.lesson_id],
+            set_={k: statement.excluded[k] for k in values if k != "lesson_id"},
+            where=(table.c.status == "scheduled") & (table.c.observed_at < statement.excluded.observed_at),
+        ).returning(table.c.lesson_id)
     )
-    charged = exists().where(LedgerEntry.lesson_id == lesson.lesson_id) if check_charged else literal(None, Boolean)
-    applied = (
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c.lesson_id],
-                set_={k: statement.excluded[k] for k in values if k != "lesson_id"},
-                where=where,
-            ).returning(table.c.lesson_id, charged)
-        )
-    ).first()
-    if applied is None:
-        return False, None
-    return True, applied[1]
+    return applied.first() is not None
 
 
 async def lesson_planned(
@@ -95,70 +84,10 @@ async def lesson_planned(
     """lesson.scheduled / lesson.rescheduled: the schedule changed; the runway may no longer reach."""
     price = await _price(session, lesson)
     currency = price.currency if price else default_currency
-    # the account first, the lesson's row second: the same order as lesson_ended, so no deadlock
+    # the account first, the lesson's row second: the same order as lessons_ended, so no deadlock
     account = await lock_account(session, AccountKey(lesson.tutor_id, lesson.student_id), currency=currency)
-    if (await _remember(session, lesson, status="scheduled", observed_at=envelope.occurred_at))[0]:
+    if await _remember(session, lesson, observed_at=envelope.occurred_at):
         await note_if_low(session, account, now=envelope.occurred_at)
-
-
-async def lesson_ended(
-    session: AsyncSession,
-    lesson: LessonCompleted | LessonCancelled | LessonMissed,
-    envelope: Envelope,
-    *,
-    status: str,
-) -> None:
-    """lesson.completed / .cancelled / .missed: off the schedule, and charged once when chargeable."""
-    key = AccountKey(lesson.tutor_id, lesson.student_id)
-    # lock first, if the account exists: every change of this balance goes one at a time
-    known = await lock_existing_account(session, key)
-    remembered, charged = await _remember(
-        session, lesson, status=status, observed_at=envelope.occurred_at, check_charged=known is not None
-    )
-    if not remembered:
-        log.info("stale lesson event ignored", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
-        return
-    if isinstance(lesson, LessonCancelled) and not lesson.chargeable and known is not None:
-        await _refund_excused(session, known, lesson, envelope)
-    price = await _price(session, lesson) if lesson.chargeable else None
-    if lesson.chargeable and price is None:
-        log.warning("lesson not charged: no price set", extra={"lesson_id": str(lesson.lesson_id)})
-    if price is None:
-        if known is not None:  # the next lesson changed: re-check the runway
-            await note_if_low(session, known, now=envelope.occurred_at)
-        return
-    # locked already when known (and nothing else can change it); else created and locked now
-    account = known if known is not None else await lock_account(session, key, currency=price.currency)
-    if charged is None:  # the account was not locked before the lesson's row: ask now, under the lock
-        charged = await lesson_already_charged(session, lesson.lesson_id)
-    if charged:  # another event for it came first
-        log.info("lesson already charged", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type})
-        return
-    entry = await post_charge(
-        session,
-        account,
-        kind=CHARGE_KIND[status],
-        amount=-price.amount,
-        currency=price.currency,
-        at=envelope.occurred_at,
-        lesson_id=lesson.lesson_id,
-        reason=CHARGE_REASON[status],
-        source_event_id=envelope.event_id,
-    )
-    await add_event(
-        session,
-        PaymentCharged(
-            student_id=account.student_id,
-            tutor_id=account.tutor_id,
-            amount=price.amount,
-            currency=price.currency,
-            balance_after=entry.balance_after,
-            charge_id=entry.id,
-            lesson_id=lesson.lesson_id,
-            reason=CHARGE_REASON[status],
-        ),
-    )
-    await note_if_low(session, account, now=envelope.occurred_at)
 
 
 async def _refund_excused(session: AsyncSession, account: Account, lesson: LessonCancelled, envelope: Envelope) -> None:
@@ -202,3 +131,156 @@ async def _price(session: AsyncSession, lesson: LessonEvent) -> Money | None:
     if lesson.price is not None and lesson.currency is not None:
         return Money(lesson.price, lesson.currency)
     return await price_for(session, lesson.tutor_id, lesson.student_id)
+
+
+# --- lessons over: completed, cancelled, missed (the event path's hot handler) ---
+
+LessonOver = LessonCompleted | LessonCancelled | LessonMissed
+
+
+async def lessons_ended(session: AsyncSession, ended: Sequence[tuple[LessonOver, Envelope]], *, status: str) -> None:
+    """lesson.completed / .cancelled / .missed (``status``), in turn: each lesson off the schedule, and
+    charged once when chargeable; an excused cancellation gives its charge back.
+
+    As many as the consumer has waiting go together, with one statement each for the accounts' locks,
+    the lessons' rows, the prices, the schedules ahead, the charges and the balances instead of one each
+    per lesson (docs/performance.md, the event path). The result is what one at a time leaves: each
+    lesson's part runs in turn, in memory, on what the lessons before it left, under the accounts'
+    locks. A lesson met a second time starts a new run (it meets what the first one wrote)."""
+    run: list[tuple[LessonOver, Envelope]] = []
+    for lesson, envelope in ended:
+        if any(lesson.lesson_id == seen.lesson_id for seen, _ in run):
+            await _end_run(session, run, status=status)
+            run = []
+        run.append((lesson, envelope))
+    if run:
+        await _end_run(session, run, status=status)
+
+
+async def _end_run(session: AsyncSession, run: Sequence[tuple[LessonOver, Envelope]], *, status: str) -> None:
+    keys = list(dict.fromkeys(AccountKey(lesson.tutor_id, lesson.student_id) for lesson, _ in run))
+    # every change of a balance goes one at a time: the accounts are locked first, then what their
+    # runways need is read (a pair with no account has no schedule: lesson.scheduled makes the account)
+    accounts = await lock_existing_accounts(session, keys)
+    since = min(envelope.occurred_at for _, envelope in run)
+    schedule = await ahead(session, keys, since=since)
+
+    def price_of(lesson: LessonOver) -> Money | None:
+        if not lesson.chargeable:
+            return None
+        if lesson.price is not None and lesson.currency is not None:
+            return Money(lesson.price, lesson.currency)
+        return schedule.prices.get(AccountKey(lesson.tutor_id, lesson.student_id))
+
+    # an account a charge needs is created (and locked) before the lessons' rows are written, so that every
+    # "charged already?" below is asked under its account's lock; until that charge's turn it is not there
+    known_from = dict.fromkeys(accounts, -1)
+    for position, (lesson, _) in enumerate(run):
+        key, price = AccountKey(lesson.tutor_id, lesson.student_id), price_of(lesson)
+        if key not in accounts and price is not None:
+            accounts[key] = await lock_account(session, key, currency=price.currency)
+            known_from[key] = position
+    charged_already = await _remember_run(session, run, status=status)
+    entries: list[dict[str, Any]] = []
+    for position, (lesson, envelope) in enumerate(run):
+        if lesson.lesson_id not in charged_already:
+            log.info(
+                "stale lesson event ignored", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type}
+            )
+            continue
+        key = AccountKey(lesson.tutor_id, lesson.student_id)
+        over = lesson.lesson_id  # off the schedule now, for this lesson's turn and those after it
+        schedule.lessons[key] = [kept for kept in schedule.lessons[key] if kept.lesson_id != over]
+        from_now = [kept for kept in schedule.lessons[key] if kept.starts_at >= envelope.occurred_at]
+        existing = accounts[key] if known_from.get(key, len(run)) < position else None
+        price = price_of(lesson)
+        with handling(envelope):
+            if isinstance(lesson, LessonCancelled) and not lesson.chargeable and existing is not None:
+                entries = await _written(session, entries)  # the refund is appended after them
+                await _refund_excused(session, existing, lesson, envelope)
+            if lesson.chargeable and price is None:
+                log.warning("lesson not charged: no price set", extra={"lesson_id": str(lesson.lesson_id)})
+            if price is None:
+                if existing is not None:  # the next lesson changed: re-check the runway
+                    await note_if_low_from(session, existing, from_now, schedule.prices.get(key))
+                continue
+            account = accounts[key]
+            if charged_already[lesson.lesson_id]:  # another event for it came first
+                log.info(
+                    "lesson already charged", extra={"lesson_id": str(lesson.lesson_id), "event": envelope.event_type}
+                )
+                continue
+            if price.currency != account.currency:  # rare: the usual check, after what is pending is written
+                entries = await _written(session, entries)
+                await adopt_currency(session, account, price.currency)
+            entry = charge_row(
+                account,
+                kind=CHARGE_KIND[status],
+                amount=-price.amount,
+                currency=price.currency,
+                at=envelope.occurred_at,
+                lesson_id=lesson.lesson_id,
+                reason=CHARGE_REASON[status],
+                source_event_id=envelope.event_id,
+            )
+            entries.append(entry)
+            set_committed_value(account, "balance", entry["balance_after"])  # written with the entries
+            await add_event(
+                session,
+                PaymentCharged(
+                    student_id=account.student_id,
+                    tutor_id=account.tutor_id,
+                    amount=price.amount,
+                    currency=price.currency,
+                    balance_after=entry["balance_after"],
+                    charge_id=entry["id"],
+                    lesson_id=lesson.lesson_id,
+                    reason=CHARGE_REASON[status],
+                ),
+            )
+            await note_if_low_from(session, account, from_now, schedule.prices.get(key))
+    await _written(session, entries)
+
+
+async def _written(session: AsyncSession, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write the charges decided so far; what is left to write (nothing)."""
+    if entries:
+        await post_charges(session, entries)
+    return []
+
+
+async def _remember_run(
+    session: AsyncSession, run: Sequence[tuple[LessonOver, Envelope]], *, status: str
+) -> dict[uuid.UUID, bool]:
+    """``_remember`` for every lesson of ``run`` (no lesson twice) in one statement: lesson id → whether it
+    is charged already, for each lesson whose event is not stale. Asked under the accounts' locks."""
+    rows = [
+        {
+            "lesson_id": lesson.lesson_id,
+            "tutor_id": lesson.tutor_id,
+            "student_id": lesson.student_id,
+            "starts_at": lesson.starts_at,
+            "ends_at": lesson.ends_at,
+            "lesson_type": lesson.lesson_type,
+            "price": lesson.price,
+            "currency": lesson.currency,
+            "status": status,
+            "observed_at": envelope.occurred_at,
+        }
+        for lesson, envelope in run
+    ]
+    statement = insert(ScheduledLesson).values(rows)
+    table = ScheduledLesson.__table__
+    newer = table.c.observed_at < statement.excluded.observed_at
+    # the row just written, by name: SQLAlchemy does not correlate a subquery in RETURNING with the
+    # table written, and would add scheduled_lessons to its FROM (any lesson charged would count)
+    written = literal_column(f"{table.name}.{table.c.lesson_id.name}", table.c.lesson_id.type)
+    charged = exists().where(LedgerEntry.lesson_id == written)
+    applied = await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.lesson_id],
+            set_={k: statement.excluded[k] for k in rows[0] if k != "lesson_id"},
+            where=(table.c.status == "scheduled") | newer,
+        ).returning(table.c.lesson_id, charged)
+    )
+    return {lesson_id: bool(is_charged) for lesson_id, is_charged in applied.all()}

@@ -1,67 +1,29 @@
 """The ledger: every change of a balance is one immutable row; the balance is their sum.
 
-Every change goes through :func:`post_entry` on an account locked with
-:func:`lock_account` (``SELECT ... FOR UPDATE`` on the tutor–student row), so
-concurrent top-ups and charges on one balance apply one after another and
-``balance_after`` of each row is exact. ``accounts.balance`` is kept in the same
-statement as the row it sums; ``rebuilt_balance`` recomputes it from the rows.
+Every change goes through :func:`post_entry` (or, for lessons' charges, :func:`post_charges`)
+on an account locked with :func:`lock_account` or :func:`lock_existing_accounts` (``SELECT
+... FOR UPDATE`` on the tutor–student row), so concurrent top-ups and charges on one balance
+apply one after another and ``balance_after`` of each row is exact. ``accounts.balance`` is
+kept in the same transaction as the rows it sums; ``rebuilt_balance`` recomputes it from them.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Insert, bindparam, func, select
+from sqlalchemy import BigInteger, Uuid, bindparam, column, func, select, tuple_, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from services.payment_service.models import Account, LedgerEntry
 from shared.errors import Unprocessable
 
 _ACCOUNTS = Account.__table__
 _ENTRIES = LedgerEntry.__table__
-
-# the charge path's statements are built once and run with parameters, so SQLAlchemy does not build
-# them and compute their cache keys anew for every event
-_LOCK_EXISTING = (
-    select(Account)
-    .where(Account.tutor_id == bindparam("account_tutor_id"), Account.student_id == bindparam("account_student_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-def _charge_statement() -> Insert:
-    """The balance moved and the row appended with the balance it left, in one statement. Its
-    parameters are named ``charge_<column>``: a parameter named like a column of either table would
-    also be taken as a value for that column."""
-    tutor_id = bindparam("charge_tutor_id", type_=_ENTRIES.c.tutor_id.type)
-    student_id = bindparam("charge_student_id", type_=_ENTRIES.c.student_id.type)
-    amount = bindparam("charge_amount", type_=_ENTRIES.c.amount.type)
-    moved = (
-        _ACCOUNTS.update()
-        .where(_ACCOUNTS.c.tutor_id == tutor_id, _ACCOUNTS.c.student_id == student_id)
-        .values(balance=_ACCOUNTS.c.balance + amount, updated_at=func.now())
-        .returning(_ACCOUNTS.c.balance)
-        .cte("moved")
-    )
-    copied = ("id", "tutor_id", "student_id", "kind", "amount", "currency", "lesson_id", "reason", "source_event_id")
-    given = {"tutor_id": tutor_id, "student_id": student_id, "amount": amount}
-    columns = [given.get(name, bindparam(f"charge_{name}", type_=_ENTRIES.c[name].type)) for name in copied]
-    return (
-        _ENTRIES.insert()
-        .from_select(
-            [*copied, "balance_after", "created_at"],
-            select(*columns, moved.c.balance, bindparam("charge_created_at", type_=_ENTRIES.c.created_at.type)),
-        )
-        .returning(_ENTRIES.c.balance_after)
-    )
-
-
-_POST_CHARGE = _charge_statement()
 
 
 @dataclass(frozen=True)
@@ -87,11 +49,22 @@ async def lock_account(session: AsyncSession, key: AccountKey, *, currency: str)
     return account
 
 
-async def lock_existing_account(session: AsyncSession, key: AccountKey) -> Account | None:
-    """The account locked until the transaction ends, or None (and nothing locked) when there is none."""
-    return await session.scalar(
-        _LOCK_EXISTING, {"account_tutor_id": key.tutor_id, "account_student_id": key.student_id}
-    )
+# built once (the charge path's): the accounts among some tutor-student pairs, locked
+_LOCK_EXISTING = (
+    select(Account)
+    .where(tuple_(Account.tutor_id, Account.student_id).in_(bindparam("account_keys", expanding=True)))
+    .order_by(Account.tutor_id, Account.student_id)  # in one order, so two transactions cannot deadlock
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+async def lock_existing_accounts(session: AsyncSession, keys: Sequence[AccountKey]) -> dict[AccountKey, Account]:
+    """The accounts that exist among ``keys``, locked until the transaction ends (in one statement); none
+    is created."""
+    wanted = [(key.tutor_id, key.student_id) for key in keys]
+    found = (await session.scalars(_LOCK_EXISTING, {"account_keys": wanted})).all()
+    return {AccountKey(account.tutor_id, account.student_id): account for account in found}
 
 
 async def find_account(session: AsyncSession, key: AccountKey) -> Account | None:
@@ -164,14 +137,7 @@ async def post_entry(
     return entry
 
 
-@dataclass(frozen=True)
-class PostedCharge:
-    id: uuid.UUID
-    balance_after: int
-
-
-async def post_charge(
-    session: AsyncSession,
+def charge_row(
     account: Account,
     *,
     kind: str,
@@ -181,38 +147,38 @@ async def post_charge(
     lesson_id: uuid.UUID,
     reason: str,
     source_event_id: uuid.UUID,
-) -> PostedCharge:
-    """:func:`post_entry` for a lesson's charge (the event handlers' hot path) in ONE statement,
-    SQLAlchemy Core: the balance moves and the row is appended with the balance it left. The
-    account is locked, so ``balance_after`` is exact; the loaded ``account`` is kept up to date."""
-    await adopt_currency(session, account, currency)  # may change the account: flushed by the next execute
-    entry_id = uuid.uuid4()
-    balance_after = (
-        await session.execute(
-            _POST_CHARGE,
-            {
-                "charge_id": entry_id,
-                "charge_tutor_id": account.tutor_id,
-                "charge_student_id": account.student_id,
-                "charge_kind": kind,
-                "charge_amount": amount,
-                "charge_currency": currency,
-                "charge_lesson_id": lesson_id,
-                "charge_reason": reason,
-                "charge_source_event_id": source_event_id,
-                "charge_created_at": at,
-            },
-        )
-    ).scalar_one()
-    set_committed_value(account, "balance", balance_after)
-    # account.updated_at keeps the value loaded with the lock (the row's is now()): nothing on the
-    # charge path reads it, and expiring it would cost a statement to load it back at the next flush
-    return PostedCharge(entry_id, balance_after)
+) -> dict[str, Any]:
+    """A lesson's charge for :func:`post_charges`, after the ones before it on ``account`` (whose
+    ``balance`` the caller keeps up to date): the row :func:`post_entry` would append."""
+    return {
+        "id": uuid.uuid4(),
+        "tutor_id": account.tutor_id,
+        "student_id": account.student_id,
+        "kind": kind,
+        "amount": amount,
+        "currency": currency,
+        "balance_after": account.balance + amount,
+        "lesson_id": lesson_id,
+        "reason": reason,
+        "source_event_id": source_event_id,
+        "created_at": at,
+    }
 
 
-async def lesson_already_charged(session: AsyncSession, lesson_id: uuid.UUID) -> bool:
-    found = await session.scalar(select(LedgerEntry.id).where(LedgerEntry.lesson_id == lesson_id))
-    return found is not None
+async def post_charges(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``rows`` (from :func:`charge_row`, in order, on accounts the caller has locked) and set each
+    account's balance to what its last row left, in one statement."""
+    final = {(row["tutor_id"], row["student_id"]): row["balance_after"] for row in rows}
+    balances = values(
+        column("tutor_id", Uuid()), column("student_id", Uuid()), column("balance", BigInteger()), name="final"
+    ).data([(tutor_id, student_id, balance) for (tutor_id, student_id), balance in final.items()])
+    moved = (
+        _ACCOUNTS.update()
+        .where(_ACCOUNTS.c.tutor_id == balances.c.tutor_id, _ACCOUNTS.c.student_id == balances.c.student_id)
+        .values(balance=balances.c.balance, updated_at=func.now())
+        .cte("moved")
+    )
+    await session.execute(_ENTRIES.insert().values(list(rows)).add_cte(moved))
 
 
 async def get_entry(session: AsyncSession, key: AccountKey, entry_id: uuid.UUID) -> LedgerEntry | None:

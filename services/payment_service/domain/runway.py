@@ -12,14 +12,15 @@ nothing scheduled, goes below zero): once per crossing. The account remembers it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, literal, null, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payment_service.domain.prices import price_for, price_query
+from services.payment_service.domain.prices import Money, price_for, price_query
 from services.payment_service.models import Account, Price, ScheduledLesson
 from shared.events.catalogue import BalanceLow
 from shared.events.outbox import add_event
@@ -49,17 +50,83 @@ def _upcoming(account: Account, now: datetime, *columns: Any) -> Select[Any]:
     )
 
 
+class Upcoming(Protocol):
+    """A scheduled lesson as the runway sees it (a ``ScheduledLesson``, or a row with these columns)."""
+
+    @property
+    def price(self) -> int | None: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def starts_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """What the runways of several accounts need, read in one statement (``ahead``)."""
+
+    lessons: dict[Any, list[Row[Any]]]  # each account's scheduled lessons from a moment on, in paying order
+    prices: dict[Any, Money]  # each pair's price: the student's, else the tutor's default (if either is set)
+
+
+async def ahead(session: AsyncSession, keys: Sequence[Any], *, since: datetime) -> Ahead:
+    """The scheduled lessons from ``since`` on and the prices of several tutor–student pairs (``keys``:
+    objects with ``tutor_id`` and ``student_id``), in one statement."""
+    by_pair = {(key.tutor_id, key.student_id): key for key in keys}
+    tutors, students = list({t for t, _ in by_pair}), list({s for _, s in by_pair})
+    lessons = select(
+        literal("lesson").label("kind"),
+        ScheduledLesson.tutor_id,
+        ScheduledLesson.student_id,
+        ScheduledLesson.lesson_id,
+        ScheduledLesson.starts_at,
+        ScheduledLesson.price,
+        ScheduledLesson.currency,
+    ).where(
+        tuple_(ScheduledLesson.tutor_id, ScheduledLesson.student_id).in_(list(by_pair)),
+        ScheduledLesson.status == "scheduled",
+        ScheduledLesson.starts_at >= since,
+    )
+    prices = select(
+        literal("price").label("kind"),
+        Price.tutor_id,
+        Price.student_id,
+        null().label("lesson_id"),
+        null().label("starts_at"),
+        Price.amount,
+        Price.currency,
+    ).where(Price.tutor_id.in_(tutors), or_(Price.student_id.in_(students), Price.student_id.is_(None)))
+    rows = (await session.execute(lessons.union_all(prices).order_by("starts_at", "lesson_id"))).all()
+    found = Ahead({key: [] for key in keys}, {})
+    own_prices = {(row.tutor_id, row.student_id): Money(row.price, row.currency) for row in rows if row.kind == "price"}
+    for row in rows:
+        if row.kind == "lesson":
+            found.lessons[by_pair[(row.tutor_id, row.student_id)]].append(row)
+    for (tutor_id, student_id), key in by_pair.items():
+        price = own_prices.get((tutor_id, student_id)) or own_prices.get((tutor_id, None))
+        if price is not None:
+            found.prices[key] = price
+    return found
+
+
 async def runway(session: AsyncSession, account: Account, *, now: datetime) -> Runway:
     default = await price_for(session, account.tutor_id, account.student_id)
-    default_amount = default.amount if default and default.currency == account.currency else None
     upcoming = (await session.scalars(_upcoming(account, now, ScheduledLesson).limit(MAX_RUNWAY_LESSONS))).all()
-    remaining, covered, until = account.balance, 0, None
-    covers_next = account.balance >= 0 if not upcoming else False
+    return walk(account.balance, account.currency, upcoming, default)
+
+
+def walk(balance: int, currency: str, upcoming: Sequence[Upcoming], default: Money | None) -> Runway:
+    """The runway of ``balance`` over ``upcoming`` (the scheduled lessons from now on, in start order),
+    with ``default`` (the student's price, else the tutor's) for a lesson without its own."""
+    default_amount = default.amount if default and default.currency == currency else None
+    upcoming = upcoming[:MAX_RUNWAY_LESSONS]
+    remaining, covered, until = balance, 0, None
+    covers_next = balance >= 0 if not upcoming else False
     for position, lesson in enumerate(upcoming):
-        own = lesson.price if lesson.price is not None and lesson.currency == account.currency else None
+        own = lesson.price if lesson.price is not None and lesson.currency == currency else None
         price = own if own is not None else default_amount
         if price is None:  # no price known yet: nothing to say about coverage beyond a debt
-            covers_next = covers_next or (position == 0 and account.balance >= 0)
+            covers_next = covers_next or (position == 0 and balance >= 0)
             break
         if remaining < price:
             break
@@ -91,15 +158,24 @@ async def covers_next(session: AsyncSession, account: Account, *, now: datetime)
         )
     ).one()
     next_lesson, own_amount, own_currency, default_amount, default_currency = row
-    if next_lesson is None:
-        return account.balance >= 0
-    if own_amount is not None and own_currency == account.currency:
-        cost = own_amount
-    elif default_amount is not None and default_currency == account.currency:
-        cost = default_amount
-    else:  # no price known yet: only a debt is something to say
-        return account.balance >= 0
-    return account.balance >= cost
+    default = Money(default_amount, default_currency) if default_amount is not None else None
+    own = Money(own_amount, own_currency) if own_amount is not None else None
+    return next_is_covered(account.balance, account.currency, own, default, scheduled=next_lesson is not None)
+
+
+def next_is_covered(
+    balance: int, currency: str, own: Money | None, default: Money | None, *, scheduled: bool = False
+) -> bool:
+    """Whether ``balance`` pays for the next scheduled lesson (``scheduled``; ``own``: its own price, if
+    any), at its own price else ``default``; with nothing scheduled, or no price known yet, whether it is
+    not a debt."""
+    if not scheduled:
+        return balance >= 0
+    if own is not None and own.currency == currency:
+        return balance >= own.amount
+    if default is not None and default.currency == currency:
+        return balance >= default.amount
+    return balance >= 0  # no price known yet: only a debt is something to say
 
 
 async def say_if_low(session: AsyncSession, account: Account, *, now: datetime) -> Runway:
@@ -119,7 +195,23 @@ async def note_if_low(session: AsyncSession, account: Account, *, now: datetime)
     await _say(session, account, None, covered=covered)
 
 
-async def _say(session: AsyncSession, account: Account, current: Runway | None, *, covered: bool) -> None:
+async def note_if_low_from(
+    session: AsyncSession, account: Account, upcoming: Sequence[Upcoming], default: Money | None
+) -> None:
+    """:func:`note_if_low` from what the caller holds: ``upcoming``, the account's scheduled lessons from
+    now on in start order (all there are, read under the account's lock), and the student's price."""
+    first = upcoming[0] if upcoming else None
+    own = Money(first.price, first.currency) if first is not None and first.price is not None else None
+    covered = next_is_covered(account.balance, account.currency, own, default, scheduled=first is not None)
+    current = None
+    if not covered and not account.low_notified:
+        current = walk(account.balance, account.currency, upcoming, default)
+    await _say(session, account, current, covered=covered, flush=False)
+
+
+async def _say(
+    session: AsyncSession, account: Account, current: Runway | None, *, covered: bool, flush: bool = True
+) -> None:
     if covered:
         account.low_notified = False
     elif not account.low_notified:
@@ -136,4 +228,5 @@ async def _say(session: AsyncSession, account: Account, current: Runway | None, 
                 covered_until=current.covered_until,
             ),
         )
-    await session.flush()
+    if flush:
+        await session.flush()

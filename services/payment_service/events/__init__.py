@@ -3,10 +3,13 @@
 Each handler runs in the consumer's transaction, together with the inbox row, so a
 redelivered or duplicated event has no second effect; a lesson is charged at most once
 whichever event or instance comes first (the account lock plus the unique index on
-``ledger_entries.lesson_id``).
+``ledger_entries.lesson_id``). The handlers of lessons that are over take every such event
+the consumer has waiting at once (``charges.lessons_ended``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +24,7 @@ from shared.events.catalogue import (
     payload_as,
 )
 from shared.events.envelope import Envelope
+from shared.events.handlers import batch_handler
 
 
 def subscriptions(*, default_currency: str) -> dict[str, EventHandler]:
@@ -34,14 +38,20 @@ def subscriptions(*, default_currency: str) -> dict[str, EventHandler]:
         lesson = payload_as(envelope, LessonRescheduled)
         await charges.lesson_planned(session, lesson, envelope, default_currency=default_currency)
 
-    async def on_lesson_cancelled(session: AsyncSession, envelope: Envelope) -> None:
-        await charges.lesson_ended(session, payload_as(envelope, LessonCancelled), envelope, status="cancelled")
+    @batch_handler
+    async def on_lesson_cancelled(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+        ended = [(payload_as(envelope, LessonCancelled), envelope) for envelope in envelopes]
+        await charges.lessons_ended(session, ended, status="cancelled")
 
-    async def on_lesson_completed(session: AsyncSession, envelope: Envelope) -> None:
-        await charges.lesson_ended(session, payload_as(envelope, LessonCompleted), envelope, status="completed")
+    @batch_handler
+    async def on_lesson_completed(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+        ended = [(payload_as(envelope, LessonCompleted), envelope) for envelope in envelopes]
+        await charges.lessons_ended(session, ended, status="completed")
 
-    async def on_lesson_missed(session: AsyncSession, envelope: Envelope) -> None:
-        await charges.lesson_ended(session, payload_as(envelope, LessonMissed), envelope, status="missed")
+    @batch_handler
+    async def on_lesson_missed(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+        ended = [(payload_as(envelope, LessonMissed), envelope) for envelope in envelopes]
+        await charges.lessons_ended(session, ended, status="missed")
 
     return {
         LessonScheduled.event_type: on_lesson_scheduled,
