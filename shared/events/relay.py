@@ -1,11 +1,12 @@
 """The outbox relay: publishes committed outbox rows to the bus (DESIGN.md §5).
 
-A pass claims pending rows in ``created_at`` order with ``FOR UPDATE SKIP
-LOCKED`` (so replicas never publish the same row at the same time), publishes
-them in that order on one channel with their broker confirmations awaited
-together, and marks the confirmed ones ``published_at`` in the same
-transaction. A failed publish leaves its row pending with ``attempts`` and
-``last_error`` updated, and the relay backs off. Delivery is at least once:
+A pass claims the oldest pending rows with ``FOR UPDATE SKIP LOCKED`` (so
+replicas never publish the same row at the same time) and marks them
+``published_at`` in the same statement, publishes them in ``created_at`` order
+on one channel with their broker confirmations awaited together, and commits.
+A failed publish sets its row pending again, with ``attempts`` and
+``last_error`` updated, before the commit, and the relay backs off; a pass
+that fails before its commit leaves every row it claimed pending. Delivery is at least once:
 if the commit after a publish fails, the row is published again and the
 consumers' inbox absorbs the duplicate. Order is kept while the broker
 confirms; a row whose publish failed is published again after the ones
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import Row, Update, bindparam, func, select
 
 from shared.db import Database, asyncpg_dsn
 from shared.events.bus import EventBus, PublishError
@@ -47,26 +48,29 @@ class _PassResult:
 
 
 # built once, not per pass (SQLAlchemy computes a statement's cache key anew each time it is built)
-_MARK_PUBLISHED = (
-    outbox_events.update()
-    .where(outbox_events.c.id.in_(bindparam("ids", expanding=True)))
-    .values(published_at=func.now(), last_error=None)
-)
 _MARK_FAILED = (
     outbox_events.update()
     .where(outbox_events.c.id.in_(bindparam("ids", expanding=True)))
-    .values(attempts=outbox_events.c.attempts + 1, last_error=bindparam("error"))
+    .values(published_at=None, attempts=outbox_events.c.attempts + 1, last_error=bindparam("error"))
 )
 
 
-def _claim(batch_size: int) -> Select[Any]:
-    """The oldest pending rows no other relay holds, locked until the pass commits."""
-    return (
-        select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope)
+def _claim(batch_size: int) -> Update:
+    """The oldest pending rows no other relay holds, marked published in the same statement (one round
+    trip for both) and locked until the pass commits: a pass that fails before its commit leaves them
+    pending; a row the broker refused is set pending again (``_MARK_FAILED``) before the commit."""
+    oldest = (
+        select(outbox_events.c.id)
         .where(outbox_events.c.published_at.is_(None))
         .order_by(outbox_events.c.created_at)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
+    )
+    return (
+        outbox_events.update()
+        .where(outbox_events.c.id.in_(oldest.scalar_subquery()))
+        .values(published_at=func.now(), last_error=None)
+        .returning(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope, outbox_events.c.created_at)
     )
 
 
@@ -154,7 +158,8 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> _PassResult:
         async with self._db.transaction() as session:
-            rows = (await session.execute(self._claim)).all()
+            # RETURNING keeps no order: the rows go out in the order they were added
+            rows = sorted((await session.execute(self._claim)).all(), key=lambda row: row.created_at)
             sendable: list[tuple[Row[Any], Envelope]] = []
             unsendable: list[tuple[Row[Any], Exception]] = []
             for row in rows:
@@ -191,8 +196,6 @@ class OutboxRelay:
                 await session.execute(
                     _MARK_FAILED, {"ids": [row.id for row, _ in broker_failures], "error": repr(exc)[:2000]}
                 )
-            if published_ids:
-                await session.execute(_MARK_PUBLISHED, {"ids": published_ids})
         return _PassResult(published=len(published_ids), claimed=len(rows), failed=bool(broker_failures))
 
     # --- the loop ---

@@ -245,10 +245,8 @@ async def get_lesson(session: AsyncSession, lesson_id: uuid.UUID, *, for_update:
     """The lesson; ``for_update`` locks it, after its tutor–student pair (``plans.lock_pair``)."""
     statement = select(Lesson).where(Lesson.id == lesson_id)
     if for_update:
-        pair = (await session.execute(select(Lesson.tutor_id, Lesson.student_id).where(Lesson.id == lesson_id))).first()
-        if pair is None:
+        if await plans.lock_pair_of_lesson(session, lesson_id) is None:
             raise NotFound("Lesson not found")
-        await plans.lock_pair(session, pair.tutor_id, pair.student_id)
         statement = statement.with_for_update()
     lesson = await session.scalar(statement)
     if lesson is None:

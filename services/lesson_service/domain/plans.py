@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import ColumnElement, Text, Uuid, bindparam, cast, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lesson_service.models import Lesson, StudyPlanTopic
@@ -62,9 +63,36 @@ async def lock_pair(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid
     Taking this lock before any lesson row of the pair (``lessons.get_lesson(for_update=True)`` and
     ``reflow`` do) makes changes of one pair take turns instead.
     """
-    key = f"lessons:{tutor_id}:{student_id}"
-    if first_time_in_transaction(session, ("advisory lock", key)):  # held already: no second round trip
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    if first_time_in_transaction(session, _held(tutor_id, student_id)):  # held already: no second round trip
+        given = (bindparam("tutor_id", tutor_id, type_=Uuid()), bindparam("student_id", student_id, type_=Uuid()))
+        await session.execute(select(_pair_lock(*given)))
+
+
+async def lock_pair_of_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """:func:`lock_pair` for the pair of a lesson, read and locked in one statement; None when there is
+    no such lesson."""
+    row = (
+        await session.execute(
+            select(Lesson.tutor_id, Lesson.student_id, _pair_lock(Lesson.tutor_id, Lesson.student_id)).where(
+                Lesson.id == lesson_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    first_time_in_transaction(session, _held(row.tutor_id, row.student_id))  # remembered: reflow needs it too
+    return row.tutor_id, row.student_id
+
+
+def _pair_lock(tutor_id: ColumnElement[uuid.UUID], student_id: ColumnElement[uuid.UUID]) -> ColumnElement[Any]:
+    """The pair's transaction-level advisory lock, keyed by ``lessons:<tutor>:<student>``: one expression,
+    whether the pair is given or read from a lesson's row, so both take the same lock."""
+    key = literal("lessons:") + cast(tutor_id, Text) + literal(":") + cast(student_id, Text)
+    return func.pg_advisory_xact_lock(func.hashtextextended(key, 0))
+
+
+def _held(tutor_id: uuid.UUID, student_id: uuid.UUID) -> tuple[str, uuid.UUID, uuid.UUID]:
+    return ("lessons advisory lock", tutor_id, student_id)
 
 
 async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Uuid, bindparam, column, func, select, tuple_, values
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, BindParameter, Insert, Uuid, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment_service.models import Account, LedgerEntry
@@ -165,20 +165,52 @@ def charge_row(
     }
 
 
+def _post_charges_statement() -> Insert:
+    """Lessons' charges appended and their accounts' balances set, in one statement built once: the rows
+    and the final balances come as arrays (one element per row, per account), unnested."""
+
+    def arrays(*names: str) -> list[BindParameter[Any]]:
+        return [bindparam(f"charge_{name}s", type_=ARRAY(_ENTRIES.c[name].type)) for name in names]
+
+    final = (
+        func.unnest(
+            bindparam("account_tutor_ids", type_=ARRAY(Uuid())),
+            bindparam("account_student_ids", type_=ARRAY(Uuid())),
+            bindparam("account_balances", type_=ARRAY(BigInteger())),
+        )
+        .table_valued("tutor_id", "student_id", "balance")
+        .render_derived(name="final")
+    )
+    moved = (
+        _ACCOUNTS.update()
+        .where(_ACCOUNTS.c.tutor_id == final.c.tutor_id, _ACCOUNTS.c.student_id == final.c.student_id)
+        .values(balance=final.c.balance, updated_at=func.now())
+        .cte("moved")
+    )
+    new = func.unnest(*arrays(*_CHARGE_COLUMNS)).table_valued(*_CHARGE_COLUMNS).render_derived(name="new")
+    return _ENTRIES.insert().from_select(list(_CHARGE_COLUMNS), select(*new.c)).add_cte(moved)
+
+
+_CHARGE_COLUMNS = (
+    "id", "tutor_id", "student_id", "kind", "amount", "currency", "balance_after", "lesson_id", "reason",
+    "source_event_id", "created_at",
+)  # fmt: skip
+_POST_CHARGES = _post_charges_statement()
+
+
 async def post_charges(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Append ``rows`` (from :func:`charge_row`, in order, on accounts the caller has locked) and set each
     account's balance to what its last row left, in one statement."""
     final = {(row["tutor_id"], row["student_id"]): row["balance_after"] for row in rows}
-    balances = values(
-        column("tutor_id", Uuid()), column("student_id", Uuid()), column("balance", BigInteger()), name="final"
-    ).data([(tutor_id, student_id, balance) for (tutor_id, student_id), balance in final.items()])
-    moved = (
-        _ACCOUNTS.update()
-        .where(_ACCOUNTS.c.tutor_id == balances.c.tutor_id, _ACCOUNTS.c.student_id == balances.c.student_id)
-        .values(balance=balances.c.balance, updated_at=func.now())
-        .cte("moved")
+    await session.execute(
+        _POST_CHARGES,
+        {
+            **{f"charge_{name}s": [row[name] for row in rows] for name in _CHARGE_COLUMNS},
+            "account_tutor_ids": [tutor_id for tutor_id, _ in final],
+            "account_student_ids": [student_id for _, student_id in final],
+            "account_balances": list(final.values()),
+        },
     )
-    await session.execute(_ENTRIES.insert().values(list(rows)).add_cte(moved))
 
 
 async def get_entry(session: AsyncSession, key: AccountKey, entry_id: uuid.UUID) -> LedgerEntry | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Select, literal, null, or_, select, tuple_
+from sqlalchemy import CompoundSelect, Row, Select, bindparam, literal, null, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment_service.domain.prices import Money, price_for, price_query
@@ -69,11 +69,9 @@ class Ahead:
     prices: dict[Any, Money]  # each pair's price: the student's, else the tutor's default (if either is set)
 
 
-async def ahead(session: AsyncSession, keys: Sequence[Any], *, since: datetime) -> Ahead:
-    """The scheduled lessons from ``since`` on and the prices of several tutor–student pairs (``keys``:
-    objects with ``tutor_id`` and ``student_id``), in one statement."""
-    by_pair = {(key.tutor_id, key.student_id): key for key in keys}
-    tutors, students = list({t for t, _ in by_pair}), list({s for _, s in by_pair})
+def _ahead_statement() -> CompoundSelect:
+    """The scheduled lessons from ``since`` on of some pairs, and the prices of those pairs (a student's
+    own, a tutor's default), tagged by kind; built once (run with the pairs, tutors and students)."""
     lessons = select(
         literal("lesson").label("kind"),
         ScheduledLesson.tutor_id,
@@ -83,9 +81,9 @@ async def ahead(session: AsyncSession, keys: Sequence[Any], *, since: datetime) 
         ScheduledLesson.price,
         ScheduledLesson.currency,
     ).where(
-        tuple_(ScheduledLesson.tutor_id, ScheduledLesson.student_id).in_(list(by_pair)),
+        tuple_(ScheduledLesson.tutor_id, ScheduledLesson.student_id).in_(bindparam("pairs", expanding=True)),
         ScheduledLesson.status == "scheduled",
-        ScheduledLesson.starts_at >= since,
+        ScheduledLesson.starts_at >= bindparam("since"),
     )
     prices = select(
         literal("price").label("kind"),
@@ -95,8 +93,27 @@ async def ahead(session: AsyncSession, keys: Sequence[Any], *, since: datetime) 
         null().label("starts_at"),
         Price.amount,
         Price.currency,
-    ).where(Price.tutor_id.in_(tutors), or_(Price.student_id.in_(students), Price.student_id.is_(None)))
-    rows = (await session.execute(lessons.union_all(prices).order_by("starts_at", "lesson_id"))).all()
+    ).where(
+        Price.tutor_id.in_(bindparam("tutors", expanding=True)),
+        or_(Price.student_id.in_(bindparam("students", expanding=True)), Price.student_id.is_(None)),
+    )
+    return lessons.union_all(prices).order_by("starts_at", "lesson_id")
+
+
+_AHEAD = _ahead_statement()
+
+
+async def ahead(session: AsyncSession, keys: Sequence[Any], *, since: datetime) -> Ahead:
+    """The scheduled lessons from ``since`` on and the prices of several tutor–student pairs (``keys``:
+    objects with ``tutor_id`` and ``student_id``), in one statement."""
+    by_pair = {(key.tutor_id, key.student_id): key for key in keys}
+    wanted = {
+        "pairs": list(by_pair),
+        "since": since,
+        "tutors": list({tutor_id for tutor_id, _ in by_pair}),
+        "students": list({student_id for _, student_id in by_pair}),
+    }
+    rows = (await session.execute(_AHEAD, wanted)).all()
     found = Ahead({key: [] for key in keys}, {})
     own_prices = {(row.tutor_id, row.student_id): Money(row.price, row.currency) for row in rows if row.kind == "price"}
     for row in rows:

@@ -167,7 +167,10 @@ async def announce_earned(
 
 async def insert_unlocked(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Write what ``announce_earned`` decided (for one student or many: one statement)."""
-    await session.execute(insert(_ACHIEVEMENTS).values(list(rows)).on_conflict_do_nothing())
+    await session.execute(_INSERT_UNLOCKED, list(rows))
+
+
+_INSERT_UNLOCKED = insert(_ACHIEVEMENTS).on_conflict_do_nothing()  # built once; one parameter set per row
 
 
 async def progress(session: AsyncSession, profile: Profile) -> list[dict[str, object]]:

@@ -143,9 +143,12 @@ async def note_study_day(
     return True
 
 
+_INSERT_DAYS = insert(_STUDY).on_conflict_do_nothing()  # built once; one parameter set per day
+
+
 async def insert_study_days(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
     """Write study days ``note_study_day`` decided (for one student or many: one statement)."""
-    await session.execute(insert(_STUDY).values(list(rows)).on_conflict_do_nothing())
+    await session.execute(_INSERT_DAYS, list(rows))
 
 
 async def record_excused_day(session: AsyncSession, profile: Profile, at: datetime) -> None:
