@@ -5,8 +5,8 @@ inside the caller's transaction, and a NOTIFY that PostgreSQL delivers only if t
 transaction commits; the relay then publishes. A rolled-back change therefore
 leaves no event behind, and a committed one cannot be lost to a broker outage.
 
-The rows are written when the transaction commits, all in one statement, followed
-by one NOTIFY: a consumer applying a batch of events, each adding two or three of
+The rows are written when the transaction commits, all in one statement that also
+sends the NOTIFY: a consumer applying a batch of events, each adding two or three of
 its own, sends one INSERT for all of them instead of one each (docs/performance.md,
 the event path). Until then they wait in the session, each with the (sub)transaction
 it was added in: a savepoint rolled back takes its events with it, a savepoint
@@ -19,7 +19,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Select, bindparam, event, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -30,14 +31,33 @@ from shared.tables import outbox_events
 
 NOTIFY_CHANNEL = "outbox_events"
 
-# built once and run with parameters: a statement built per call has its SQLAlchemy cache key
-# computed anew each time; these are on every event's path
-_ADD = outbox_events.insert().values(
-    # clock_timestamp(), unlike now(), differs between rows of one transaction,
-    # so events added together are published in the order they were added
-    created_at=func.clock_timestamp()
-)
-_NOTIFY = select(func.pg_notify(NOTIFY_CHANNEL, ""))
+
+def _add_and_notify() -> Select[Any]:
+    """A transaction's events inserted and the relay notified, in one statement built once: the rows come
+    as arrays (one element per event) unnested in the order added; ``clock_timestamp()``, unlike
+    ``now()``, differs between rows of one transaction, so they are published in that order too.
+    PostgreSQL runs a data-modifying WITH to completion whether or not the query reads it."""
+    new = (
+        func.unnest(
+            bindparam("ids", type_=ARRAY(outbox_events.c.id.type)),
+            bindparam("event_types", type_=ARRAY(outbox_events.c.event_type.type)),
+            bindparam("envelopes", type_=ARRAY(outbox_events.c.envelope.type)),
+        )
+        .table_valued("id", "event_type", "envelope")
+        .render_derived(name="new")
+    )
+    added = (
+        outbox_events.insert()
+        .from_select(
+            ["id", "event_type", "envelope", "created_at"],
+            select(new.c.id, new.c.event_type, new.c.envelope, func.clock_timestamp()),
+        )
+        .cte("added")
+    )
+    return select(func.pg_notify(NOTIFY_CHANNEL, "")).add_cte(added)
+
+
+_ADD_AND_NOTIFY = _add_and_notify()
 _WAITING = "outbox_waiting"  # session.info: [(the (sub)transaction an event was added in, its row)]
 
 
@@ -71,8 +91,15 @@ def _write_waiting_events(session: Session) -> None:
         return
     waiting: list[tuple[SessionTransaction, dict[str, Any]]] = session.info.pop(_WAITING, [])
     if waiting:
-        session.execute(_ADD, [row for _, row in waiting])
-        session.execute(_NOTIFY)
+        rows = [row for _, row in waiting]
+        session.execute(
+            _ADD_AND_NOTIFY,
+            {
+                "ids": [row["id"] for row in rows],
+                "event_types": [row["event_type"] for row in rows],
+                "envelopes": [row["envelope"] for row in rows],
+            },
+        )
 
 
 @event.listens_for(Session, "after_soft_rollback")
