@@ -9,6 +9,7 @@ service carries (outbox, inbox, idempotency keys, access links) live on
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
@@ -109,18 +110,29 @@ def asyncpg_dsn(url: str) -> str:
     return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+IDLE_PING_SECONDS = 2.0  # a pooled connection idle longer than this is pinged before it is used again
+
+
 class Database:
-    def __init__(self, url: str, *, service: str, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        idle_ping_seconds: float = IDLE_PING_SECONDS,
+    ) -> None:
         self.url = async_url(url)
         self.service = service
         self.engine: AsyncEngine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"application_name": service}},
         )
+        _ping_when_idle(self.engine, idle_ping_seconds)
         # session.info["service"] tells the outbox which service produced an event
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, info={"service": service})
 
@@ -144,6 +156,33 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """``pool_pre_ping``, for connections that sat in the pool longer than ``idle_seconds`` only.
+
+    A connection the database dropped while it was idle (a restart, an idle timeout) is found at
+    checkout and replaced, so no request or event pays for it. Pinging every checkout cost a round
+    trip per request, consumer batch and relay pass (docs/performance.md, the event path); a
+    connection returned moments ago is alive but for a restart in those moments, and then its first
+    statement fails, SQLAlchemy discards every connection of the pool made before, and the caller's
+    usual error path (503, or the consumer's retry) takes it from there."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return  # new, or in use moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("a pooled connection was dropped while idle") from exc  # the pool reconnects
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
