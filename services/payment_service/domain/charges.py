@@ -54,18 +54,7 @@ CHARGE_REASON = {"completed": "lesson", "cancelled": "late cancellation", "misse
 async def _remember(session: AsyncSession, lesson: LessonEvent, *, observed_at: datetime) -> bool:
     """Upsert a scheduled lesson; False when a newer observation is already kept (the event is stale).
     A scheduled lesson takes any later news (``_remember_run`` keeps lessons that are over)."""
-    values = {
-        "lesson_id": lesson.lesson_id,
-        "tutor_id": lesson.tutor_id,
-        "student_id": lesson.student_id,
-        "starts_at": lesson.starts_at,
-        "ends_at": lesson.ends_at,
-        "lesson_type": lesson.lesson_type,
-        "price": lesson.price,
-        "currency": lesson.currency,
-        "status": "scheduled",
-        "observed_at": observed_at,
-    }
+    values = _lesson_row(lesson, status="scheduled", observed_at=observed_at)
     statement = insert(ScheduledLesson).values(**values)
     table = ScheduledLesson.__table__
     applied = await session.execute(
@@ -260,23 +249,27 @@ def _remember_run_statement() -> Insert:
     written = literal_column(f"{table.name}.{table.c.lesson_id.name}", table.c.lesson_id.type)
     return statement.on_conflict_do_update(
         index_elements=[table.c.lesson_id],
-        set_={name: statement.excluded[name] for name in _REMEMBERED if name != "lesson_id"},
+        set_={column.name: statement.excluded[column.name] for column in table.c if column.name != "lesson_id"},
         where=(table.c.status == "scheduled") | (table.c.observed_at < statement.excluded.observed_at),
     ).returning(table.c.lesson_id, exists().where(LedgerEntry.lesson_id == written))
 
 
-_REMEMBERED = (
-    "lesson_id",
-    "tutor_id",
-    "student_id",
-    "starts_at",
-    "ends_at",
-    "lesson_type",
-    "price",
-    "currency",
-    "status",
-    "observed_at",
-)
+def _lesson_row(lesson: LessonEvent, *, status: str, observed_at: datetime) -> dict[str, Any]:
+    """The lesson as payment-service keeps it (``scheduled_lessons``), from one event about it."""
+    return {
+        "lesson_id": lesson.lesson_id,
+        "tutor_id": lesson.tutor_id,
+        "student_id": lesson.student_id,
+        "starts_at": lesson.starts_at,
+        "ends_at": lesson.ends_at,
+        "lesson_type": lesson.lesson_type,
+        "price": lesson.price,
+        "currency": lesson.currency,
+        "status": status,
+        "observed_at": observed_at,
+    }
+
+
 _REMEMBER_RUN = _remember_run_statement()  # built once: compiling it per run was a fifth of the handler's CPU
 
 
@@ -285,20 +278,6 @@ async def _remember_run(
 ) -> dict[uuid.UUID, bool]:
     """``_remember`` for every lesson of ``run`` (no lesson twice) in one statement: lesson id → whether it
     is charged already, for each lesson whose event is not stale. Asked under the accounts' locks."""
-    rows = [
-        {
-            "lesson_id": lesson.lesson_id,
-            "tutor_id": lesson.tutor_id,
-            "student_id": lesson.student_id,
-            "starts_at": lesson.starts_at,
-            "ends_at": lesson.ends_at,
-            "lesson_type": lesson.lesson_type,
-            "price": lesson.price,
-            "currency": lesson.currency,
-            "status": status,
-            "observed_at": envelope.occurred_at,
-        }
-        for lesson, envelope in run
-    ]
+    rows = [_lesson_row(lesson, status=status, observed_at=envelope.occurred_at) for lesson, envelope in run]
     applied = await session.execute(_REMEMBER_RUN, rows)
     return {lesson_id: bool(is_charged) for lesson_id, is_charged in applied.all()}

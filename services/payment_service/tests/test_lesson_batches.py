@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from services.payment_service.tests.conftest import Api, Family, ledger_matches_accounts
 from shared.events.catalogue import EventPayload, LessonCancelled, LessonCompleted, LessonMissed, LessonScheduled
 from shared.events.envelope import Envelope
+from shared.testing.naming import named
 
 BASE = datetime.now(UTC).replace(microsecond=0)
 
@@ -66,10 +67,8 @@ class World:
         return envelope
 
     def named(self, value: Any) -> Any:
-        text = json.dumps(value, default=str, sort_keys=True)
-        for id_, name in self.names.items():
-            text = text.replace(id_, name)
-        return json.loads(text)
+        """``value`` with every id of this world replaced by its name, for comparing two worlds."""
+        return named(value, self.names)
 
 
 async def _prepare(api: Api) -> World:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
-from services.student_service.domain.profiles import award, ensure_profile
+from services.student_service.domain.profiles import award, ensure_profile, ledger_row
 from shared.auth.access import StudentAccessDep
 from shared.auth.deps import TutorId
 from shared.clock import Now
@@ -76,14 +76,16 @@ async def adjust_xp(
     adjustment_id = uuid.uuid4()
     await award(
         session,
-        student_id=student_id,
-        tutor_id=tutor,
-        amount=body.amount,
-        source=body.source,
-        source_key=f"{body.source}:{adjustment_id}",
-        occurred_at=now,
-        reason=body.reason,
-        entry_id=adjustment_id,
+        ledger_row(
+            student_id=student_id,
+            tutor_id=tutor,
+            amount=body.amount,
+            source=body.source,
+            source_key=f"{body.source}:{adjustment_id}",
+            occurred_at=now,
+            reason=body.reason,
+            entry_id=adjustment_id,
+        ),
     )
     profile = await ensure_profile(session, student_id, tutor)  # the row award just changed
     return {

@@ -69,56 +69,29 @@ def adopt_tutor(profile: Profile, tutor_id: uuid.UUID | None) -> None:
         profile.tutor_id = tutor_id
 
 
-async def award(
-    session: AsyncSession,
-    *,
-    student_id: uuid.UUID,
-    tutor_id: uuid.UUID | None,
-    amount: int,
-    source: str,
-    source_key: str,
-    occurred_at: datetime,
-    source_event_id: uuid.UUID | None = None,
-    reason: str | None = None,
-    grade: int | None = None,
-    entry_id: uuid.UUID | None = None,
-    profile: Profile | None = None,
-) -> Standing | None:
-    """Record one award; None (and nothing changes) when its source was already awarded, else the
-    student's achievement standing after it (for a later check in the same transaction).
-    ``profile``: the student's profile, already locked by ``ensure_profile`` in this transaction.
+async def award(session: AsyncSession, entry: dict[str, Any], *, profile: Profile | None = None) -> Standing | None:
+    """Record one award (``entry``: a :func:`ledger_row`); None (and nothing changes) when its source
+    was already awarded, else the student's achievement standing after it (for a later check in the
+    same transaction). ``profile``: the student's profile, already locked by ``ensure_profile`` in
+    this transaction.
 
     The profile's changes are flushed with the transaction (one UPDATE for everything the event changes)."""
     if profile is None:
-        profile = await ensure_profile(session, student_id, tutor_id)
-    inserted = await session.execute(
-        _RECORD_AWARD,
-        ledger_row(
-            student_id=student_id,
-            tutor_id=tutor_id,
-            amount=amount,
-            source=source,
-            source_key=source_key,
-            source_event_id=source_event_id,
-            reason=reason,
-            grade=grade,
-            occurred_at=occurred_at,
-            entry_id=entry_id,
-        ),
-    )
+        profile = await ensure_profile(session, entry["student_id"], entry["tutor_id"])
+    inserted = await session.execute(_RECORD_AWARD, entry)
     if inserted.scalar_one_or_none() is None:
         return None
     await credit(
         session,
         profile,
-        tutor_id=tutor_id,
-        amount=amount,
-        source=source,
-        source_event_id=source_event_id,
-        reason=reason,
+        tutor_id=entry["tutor_id"],
+        amount=entry["amount"],
+        source=entry["source"],
+        source_event_id=entry["source_event_id"],
+        reason=entry["reason"],
     )
-    known = await standing(session, student_id)
-    await unlock_earned(session, profile, occurred_at, known)
+    known = await standing(session, entry["student_id"])
+    await unlock_earned(session, profile, entry["occurred_at"], known)
     return known
 
 
@@ -135,6 +108,7 @@ def ledger_row(
     grade: int | None = None,
     entry_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
+    """One row of the XP ledger, for :func:`award` or :func:`record_awards`."""
     return {
         "id": entry_id or uuid.uuid4(),
         "student_id": student_id,

@@ -143,14 +143,16 @@ async def on_homework_graded(session: AsyncSession, envelope: Envelope) -> None:
     )
     await award(
         session,
-        student_id=homework.student_id,
-        tutor_id=homework.tutor_id,
-        amount=xp.homework_xp(homework.grade),
-        source="homework",
-        grade=homework.grade,
-        source_key=f"homework:{homework.homework_id}",
-        source_event_id=envelope.event_id,
-        occurred_at=envelope.occurred_at,
+        ledger_row(
+            student_id=homework.student_id,
+            tutor_id=homework.tutor_id,
+            amount=xp.homework_xp(homework.grade),
+            source="homework",
+            grade=homework.grade,
+            source_key=f"homework:{homework.homework_id}",
+            source_event_id=envelope.event_id,
+            occurred_at=envelope.occurred_at,
+        ),
     )
 
 
@@ -162,13 +164,15 @@ async def on_material_viewed(session: AsyncSession, envelope: Envelope) -> None:
     profile = await ensure_profile(session, viewed.viewer_id, None)
     known = await award(
         session,
-        student_id=viewed.viewer_id,
-        tutor_id=None,
-        amount=xp.MATERIAL_VIEWED_XP,
-        source="material",
-        source_key=f"material:{viewed.material_id}:{viewed.viewer_id}",
-        source_event_id=envelope.event_id,
-        occurred_at=envelope.occurred_at,
+        ledger_row(
+            student_id=viewed.viewer_id,
+            tutor_id=None,
+            amount=xp.MATERIAL_VIEWED_XP,
+            source="material",
+            source_key=f"material:{viewed.material_id}:{viewed.viewer_id}",
+            source_event_id=envelope.event_id,
+            occurred_at=envelope.occurred_at,
+        ),
         profile=profile,
     )
     await _study_day(session, profile, envelope, known)
@@ -258,13 +262,15 @@ async def on_payment_received(session: AsyncSession, envelope: Envelope) -> None
         return
     await award(
         session,
-        student_id=payment.student_id,
-        tutor_id=payment.tutor_id,
-        amount=amount,
-        source="top_up",
-        source_key=f"top_up:{payment.payment_id}",
-        source_event_id=envelope.event_id,
-        occurred_at=envelope.occurred_at,
+        ledger_row(
+            student_id=payment.student_id,
+            tutor_id=payment.tutor_id,
+            amount=amount,
+            source="top_up",
+            source_key=f"top_up:{payment.payment_id}",
+            source_event_id=envelope.event_id,
+            occurred_at=envelope.occurred_at,
+        ),
     )
 
 
@@ -281,13 +287,15 @@ async def on_payment_refunded(session: AsyncSession, envelope: Envelope) -> None
         return
     await award(
         session,
-        student_id=refund.student_id,
-        tutor_id=refund.tutor_id,
-        amount=-earned,
-        source="top_up_reversal",
-        source_key=f"top_up_reversal:{refund.payment_id}",
-        source_event_id=envelope.event_id,
-        occurred_at=envelope.occurred_at,
+        ledger_row(
+            student_id=refund.student_id,
+            tutor_id=refund.tutor_id,
+            amount=-earned,
+            source="top_up_reversal",
+            source_key=f"top_up_reversal:{refund.payment_id}",
+            source_event_id=envelope.event_id,
+            occurred_at=envelope.occurred_at,
+        ),
     )
 
 

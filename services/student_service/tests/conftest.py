@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from services.student_service.app import build_app
 from services.student_service.settings import StudentServiceSettings
 from shared.clock import FakeClock
+from shared.db import Database
 from shared.events.catalogue import EventPayload
 from shared.events.envelope import Envelope
 from shared.testing import infra
@@ -71,6 +72,16 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Stud
         db_pool_size=2,
         db_max_overflow=8,
     )
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """student-service's database, for a test that runs handlers itself (one connection)."""
+    db = Database(database_url, service="student-service", pool_size=1, max_overflow=0)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture(scope="session")

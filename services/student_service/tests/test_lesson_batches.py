@@ -12,10 +12,9 @@ and the events added (in order, each pointing back at its cause) must be the sam
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +37,7 @@ from shared.events.catalogue import (
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Envelope
 from shared.tables import outbox_events
+from shared.testing.naming import named
 
 STUDENTS = 4
 
@@ -72,10 +72,7 @@ class World:
 
     def named(self, value: Any) -> Any:
         """``value`` with every id of this world replaced by its name, for comparing two worlds."""
-        text = json.dumps(value, default=str, sort_keys=True)
-        for id_, name in self.names.items():
-            text = text.replace(id_, name)
-        return json.loads(text)
+        return named(value, self.names)
 
 
 def _month(world: World) -> tuple[list[Envelope], list[Envelope]]:
@@ -155,15 +152,6 @@ def _month(world: World) -> tuple[list[Envelope], list[Envelope]]:
         if day in (12, 20):
             month.append(completed(3, 700 + day, day + 0.4, grade=4))
     return history, month
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, service="student-service", pool_size=1, max_overflow=0)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def _apply(database: Database, events: Sequence[Envelope], batch_sizes: Sequence[int]) -> None:

@@ -8,10 +8,8 @@ The effects are checked too, so a cheaper handler cannot pass by doing less."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import insert, select
 
 from services.student_service.events import SUBSCRIPTIONS
@@ -29,15 +27,6 @@ from shared.testing.statements import statements_sent
 # the inbox row, the profile read and locked, the achievement standing, the study days, the ledger row, the
 # new day, one UPDATE of the profile, and at the commit the 3 outbox rows and the NOTIFY in one statement
 LESSON_COMPLETED_BUDGET = 8
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, service="student-service", pool_size=1, max_overflow=0)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def _apply(database: Database, envelope: Envelope) -> list[str]:
