@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import aio_pika
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.events.bus import BrokerUnavailable, IncomingEvent, PublishTimeout, RabbitMQBus
+from shared.events.bus import BrokerUnavailable, IncomingEvent, PublishTimeout, RabbitMQBus, ack_together
 from shared.events.catalogue import UserRegistered, UserUpdated
 from shared.events.envelope import Envelope
 from shared.testing.events import EventRecorder, eventually
@@ -225,3 +226,82 @@ async def test_a_changed_delivery_limit_does_not_keep_the_service_from_consuming
     event = _event()
     await redeployed.publish(event)
     await inbox.wait_for(event)
+
+
+# --- a consumer's batch acknowledged at once ---
+
+
+class _Held:
+    """Keeps every delivery unsettled (its handler waits) until released, as a consumer's batch waits."""
+
+    def __init__(self) -> None:
+        self.messages: list[IncomingEvent] = []
+        self.released = asyncio.Event()
+
+    async def __call__(self, message: IncomingEvent) -> None:
+        self.messages.append(message)
+        await self.released.wait()
+
+
+async def _ready_count(rabbit_url: str, queue: str) -> int:
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def acks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The ``multiple`` flag of every ack sent (aio-pika's own ack, wrapped)."""
+    sent: list[bool] = []
+    original = aio_pika.IncomingMessage.ack
+
+    async def ack(self: aio_pika.IncomingMessage, multiple: bool = False) -> None:
+        sent.append(multiple)
+        await original(self, multiple=multiple)
+
+    monkeypatch.setattr(aio_pika.IncomingMessage, "ack", ack)
+    return sent
+
+
+async def test_a_batch_settled_in_delivery_order_is_acknowledged_with_one_ack(
+    rabbit_url: str, make_rabbit_bus: MakeBus, service: str, acks: list[bool]
+) -> None:
+    bus = await make_rabbit_bus(rabbit_url)
+    held = _Held()
+    await bus.consume(service, ["user.updated"], held)
+    await eventually(lambda: bus.is_connected, what="connected")
+    for _ in range(3):
+        await bus.publish(_event())
+    await eventually(lambda: len(held.messages) == 3, what="three deliveries held")
+
+    await ack_together(held.messages)
+    held.released.set()
+
+    assert acks == [True]  # one ack for the three
+    await bus.close()
+    assert await _ready_count(rabbit_url, service) == 0  # none comes back
+
+
+async def test_a_multiple_ack_never_settles_an_earlier_delivery_still_waiting(
+    rabbit_url: str, make_rabbit_bus: MakeBus, service: str, acks: list[bool]
+) -> None:
+    bus = await make_rabbit_bus(rabbit_url)
+    held = _Held()
+    await bus.consume(service, ["user.updated"], held)
+    await eventually(lambda: bus.is_connected, what="connected")
+    sent = [_event() for _ in range(3)]
+    for envelope in sent:
+        await bus.publish(envelope)
+    await eventually(lambda: len(held.messages) == 3, what="three deliveries held")
+
+    await ack_together(held.messages[1:])  # the first is still being handled
+
+    assert acks == [False, False]  # one by one: a multiple ack would have settled the first too
+    assert not held.messages[0].settled  # type: ignore[attr-defined]
+    await bus.close()  # the first, never settled, goes back to the queue
+    assert await _ready_count(rabbit_url, service) == 1
+    held.released.set()

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,8 +134,22 @@ async def _hand_over(on_message: OnMessage, event: _RabbitIncomingEvent | _Memor
 # --- RabbitMQ ------------------------------------------------------------------------------
 
 
+async def ack_together(messages: Sequence[IncomingEvent]) -> None:
+    """Acknowledge ``messages`` (deliveries of one subscription, the last delivered last): with one
+    ``multiple`` ack when they are exactly the deliveries still unsettled on their RabbitMQ channel up
+    to the last one — a consumer's batch settled in delivery order — else one by one. A multiple ack
+    therefore never settles a delivery that is still waiting or being handled elsewhere."""
+    *earlier, last = messages
+    if isinstance(last, _RabbitIncomingEvent) and await last.ack_through(earlier):
+        return
+    for message in messages:
+        await message.ack()
+
+
 class _RabbitIncomingEvent:
-    def __init__(self, message: AbstractIncomingMessage, *, delivery_limit: int) -> None:
+    def __init__(
+        self, message: AbstractIncomingMessage, *, delivery_limit: int, unsettled: dict[int, _RabbitIncomingEvent]
+    ) -> None:
         self._message = message
         self.body = message.body
         self.routing_key = message.routing_key or ""
@@ -144,6 +158,27 @@ class _RabbitIncomingEvent:
         self.attempt = int(str(previous)) + 1
         self._delivery_limit = delivery_limit
         self.settled = False
+        # the deliveries of its channel not settled yet, by delivery tag (shared by all of them)
+        self._tag = message.delivery_tag or 0
+        self._unsettled = unsettled
+        unsettled[self._tag] = self
+
+    async def ack_through(self, earlier: Sequence[IncomingEvent]) -> bool:
+        """One ``multiple`` ack for ``earlier`` and this delivery, when they are all the unsettled ones up
+        to this one on its channel; False (nothing done) otherwise."""
+        mine = {self._tag: self, **{e._tag: e for e in earlier if isinstance(e, _RabbitIncomingEvent)}}
+        if len(mine) != len(earlier) + 1 or any(
+            e._unsettled is not self._unsettled or e.settled for e in mine.values()
+        ):
+            return False
+        if {tag for tag in self._unsettled if tag <= self._tag} != mine.keys():
+            return False
+        for tag, event in mine.items():  # marked before the await: nothing else settles them meanwhile
+            if event is not self:
+                event.settled = True
+                self._unsettled.pop(tag, None)
+        await self._settle("ack", lambda: self._message.ack(multiple=True))
+        return True
 
     @property
     def final_attempt(self) -> bool:
@@ -160,6 +195,7 @@ class _RabbitIncomingEvent:
 
     async def _settle(self, action: str, settle: Callable[[], Awaitable[None]]) -> None:
         self.settled = True
+        self._unsettled.pop(self._tag, None)
         try:
             await settle()
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
@@ -385,8 +421,13 @@ class RabbitMQBus:
         for event_type in subscription.event_types:
             await queue.bind(exchange, routing_key=event_type)
 
+        unsettled: dict[int, _RabbitIncomingEvent] = {}  # delivery tags are this channel's
+
         async def deliver(message: AbstractIncomingMessage) -> None:
-            await self._deliver(subscription, message)
+            await _hand_over(
+                subscription.on_message,
+                _RabbitIncomingEvent(message, delivery_limit=self._delivery_limit, unsettled=unsettled),
+            )
 
         subscription.consumer_tag = await queue.consume(deliver, no_ack=False)
         subscription.queue = queue
@@ -411,9 +452,6 @@ class RabbitMQBus:
         finally:
             if not channel.is_closed:
                 await channel.close()
-
-    async def _deliver(self, subscription: _RabbitSubscription, message: AbstractIncomingMessage) -> None:
-        await _hand_over(subscription.on_message, _RabbitIncomingEvent(message, delivery_limit=self._delivery_limit))
 
     async def _cancel(self, subscription: _RabbitSubscription) -> None:
         with contextlib.suppress(ValueError):

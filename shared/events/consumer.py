@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from shared.db import Database
 from shared.events import EventHandler
-from shared.events.bus import EventBus, IncomingEvent, Subscription
+from shared.events.bus import EventBus, IncomingEvent, Subscription, ack_together
 from shared.events.envelope import Envelope
 from shared.events.handlers import BatchHandler, handling
 from shared.metrics import EVENTS_CONSUMED
@@ -220,8 +220,9 @@ class EventConsumer:
                 for delivery in deliveries:  # find the culprit, if there is one, one at a time
                     await self._apply([delivery])
                 return
+            # one ack for the batch where the broker allows it (each ack to a quorum queue is a write)
+            await ack_together([delivery.message for delivery in deliveries])
             for delivery, first_time in zip(deliveries, first_times, strict=True):
-                await delivery.message.ack()
                 self._settled(delivery, "processed" if first_time else "duplicate")
             return
 
