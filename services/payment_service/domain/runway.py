@@ -138,20 +138,16 @@ def walk(balance: int, currency: str, upcoming: Sequence[Upcoming], default: Mon
     default_amount = default.amount if default and default.currency == currency else None
     upcoming = upcoming[:MAX_RUNWAY_LESSONS]
     remaining, covered, until = balance, 0, None
-    covers_next = balance >= 0 if not upcoming else False
-    for position, lesson in enumerate(upcoming):
+    for lesson in upcoming:
         own = lesson.price if lesson.price is not None and lesson.currency == currency else None
         price = own if own is not None else default_amount
-        if price is None:  # no price known yet: nothing to say about coverage beyond a debt
-            covers_next = covers_next or (position == 0 and balance >= 0)
-            break
-        if remaining < price:
+        if price is None or remaining < price:  # no price known yet, or the balance runs out here
             break
         remaining -= price
         covered += 1
         until = lesson.starts_at
-        if position == 0:
-            covers_next = True
+    first = upcoming[0] if upcoming else None
+    covers_next = next_is_covered(balance, currency, _own_price(first), default, scheduled=first is not None)
     scheduled_covered = covered
     if covered == len(upcoming) and default_amount and remaining > 0:
         covered += remaining // default_amount
@@ -178,6 +174,13 @@ async def covers_next(session: AsyncSession, account: Account, *, now: datetime)
     default = Money(default_amount, default_currency) if default_amount is not None else None
     own = Money(own_amount, own_currency) if own_amount is not None else None
     return next_is_covered(account.balance, account.currency, own, default, scheduled=next_lesson is not None)
+
+
+def _own_price(lesson: Upcoming | None) -> Money | None:
+    """A scheduled lesson's own price, if it has one."""
+    if lesson is None or lesson.price is None or lesson.currency is None:
+        return None
+    return Money(lesson.price, lesson.currency)
 
 
 def next_is_covered(
@@ -218,8 +221,9 @@ async def note_if_low_from(
     """:func:`note_if_low` from what the caller holds: ``upcoming``, the account's scheduled lessons from
     now on in start order (all there are, read under the account's lock), and the student's price."""
     first = upcoming[0] if upcoming else None
-    own = Money(first.price, first.currency) if first is not None and first.price is not None else None
-    covered = next_is_covered(account.balance, account.currency, own, default, scheduled=first is not None)
+    covered = next_is_covered(
+        account.balance, account.currency, _own_price(first), default, scheduled=first is not None
+    )
     current = None
     if not covered and not account.low_notified:
         current = walk(account.balance, account.currency, upcoming, default)
