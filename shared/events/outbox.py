@@ -58,7 +58,7 @@ def _add_and_notify() -> Select[Any]:
 
 
 _ADD_AND_NOTIFY = _add_and_notify()
-_WAITING = "outbox_waiting"  # session.info: [(the (sub)transaction an event was added in, its row)]
+_WAITING = "outbox_waiting"  # session.info: [(the (sub)transaction an event was added in, its envelope)]
 
 
 async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at: datetime | None = None) -> Envelope:
@@ -80,8 +80,7 @@ async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at
     )
     sync = session.sync_session
     added_in = sync.get_nested_transaction() or sync.get_transaction() or sync.begin()
-    row = {"id": envelope.event_id, "event_type": envelope.event_type, "envelope": envelope.to_dict()}
-    session.info.setdefault(_WAITING, []).append((added_in, row))
+    session.info.setdefault(_WAITING, []).append((added_in, envelope))
     return envelope
 
 
@@ -89,22 +88,22 @@ async def add_event(session: AsyncSession, payload: EventPayload, *, occurred_at
 def _write_waiting_events(session: Session) -> None:
     if session.in_nested_transaction():  # a savepoint released: its events wait for the transaction's commit
         return
-    waiting: list[tuple[SessionTransaction, dict[str, Any]]] = session.info.pop(_WAITING, [])
+    waiting: list[tuple[SessionTransaction, Envelope]] = session.info.pop(_WAITING, [])
     if waiting:
-        rows = [row for _, row in waiting]
+        envelopes = [envelope for _, envelope in waiting]
         session.execute(
             _ADD_AND_NOTIFY,
             {
-                "ids": [row["id"] for row in rows],
-                "event_types": [row["event_type"] for row in rows],
-                "envelopes": [row["envelope"] for row in rows],
+                "ids": [envelope.event_id for envelope in envelopes],
+                "event_types": [envelope.event_type for envelope in envelopes],
+                "envelopes": [envelope.to_dict() for envelope in envelopes],
             },
         )
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_rolled_back_events(session: Session, rolled_back: SessionTransaction) -> None:
-    waiting: list[tuple[SessionTransaction, dict[str, Any]]] = session.info.get(_WAITING, [])
+    waiting: list[tuple[SessionTransaction, Envelope]] = session.info.get(_WAITING, [])
     if waiting:
         session.info[_WAITING] = [entry for entry in waiting if not _within(entry[0], rolled_back)]
 

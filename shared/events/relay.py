@@ -6,7 +6,8 @@ replicas never publish the same row at the same time) and marks them
 on one channel with their broker confirmations awaited together, and commits.
 A failed publish sets its row pending again, with ``attempts`` and
 ``last_error`` updated, before the commit, and the relay backs off; a pass
-that fails before its commit leaves every row it claimed pending. Delivery is at least once:
+that fails before its commit leaves every row it claimed pending. Delivery
+is at least once:
 if the commit after a publish fails, the row is published again and the
 consumers' inbox absorbs the duplicate. Order is kept while the broker
 confirms; a row whose publish failed is published again after the ones
