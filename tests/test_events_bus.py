@@ -253,6 +253,18 @@ async def _ready_count(rabbit_url: str, queue: str) -> int:
         await connection.close()
 
 
+async def _three_held(rabbit_url: str, make_rabbit_bus: MakeBus, service: str) -> tuple[RabbitMQBus, _Held]:
+    """A subscription holding three deliveries unsettled, in delivery order."""
+    bus = await make_rabbit_bus(rabbit_url)
+    held = _Held()
+    await bus.consume(service, ["user.updated"], held)
+    await eventually(lambda: bus.is_connected, what="connected")
+    for _ in range(3):
+        await bus.publish(_event())
+    await eventually(lambda: len(held.messages) == 3, what="three deliveries held")
+    return bus, held
+
+
 @pytest.fixture
 def acks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The ``multiple`` flag of every ack sent (aio-pika's own ack, wrapped)."""
@@ -270,13 +282,7 @@ def acks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 async def test_a_batch_settled_in_delivery_order_is_acknowledged_with_one_ack(
     rabbit_url: str, make_rabbit_bus: MakeBus, service: str, acks: list[bool]
 ) -> None:
-    bus = await make_rabbit_bus(rabbit_url)
-    held = _Held()
-    await bus.consume(service, ["user.updated"], held)
-    await eventually(lambda: bus.is_connected, what="connected")
-    for _ in range(3):
-        await bus.publish(_event())
-    await eventually(lambda: len(held.messages) == 3, what="three deliveries held")
+    bus, held = await _three_held(rabbit_url, make_rabbit_bus, service)
 
     await ack_together(held.messages)
     held.released.set()
@@ -289,14 +295,7 @@ async def test_a_batch_settled_in_delivery_order_is_acknowledged_with_one_ack(
 async def test_a_multiple_ack_never_settles_an_earlier_delivery_still_waiting(
     rabbit_url: str, make_rabbit_bus: MakeBus, service: str, acks: list[bool]
 ) -> None:
-    bus = await make_rabbit_bus(rabbit_url)
-    held = _Held()
-    await bus.consume(service, ["user.updated"], held)
-    await eventually(lambda: bus.is_connected, what="connected")
-    sent = [_event() for _ in range(3)]
-    for envelope in sent:
-        await bus.publish(envelope)
-    await eventually(lambda: len(held.messages) == 3, what="three deliveries held")
+    bus, held = await _three_held(rabbit_url, make_rabbit_bus, service)
 
     await ack_together(held.messages[1:])  # the first is still being handled
 
