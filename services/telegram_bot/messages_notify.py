@@ -34,12 +34,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🔁 Your child's lesson {subject}{topic} has moved: {previous} → {time}.",
     },
     "notify_lesson_cancelled": {
-        "ru": "❌ Урок {subject}{topic} ({time}) отменён{by}.{reason}",
-        "en": "❌ The lesson {subject}{topic} ({time}) is cancelled{by}.{reason}",
+        "ru": "❌ Урок {subject}{topic} ({time}) отменён{by}.{charge}{reason}",
+        "en": "❌ The lesson {subject}{topic} ({time}) is cancelled{by}.{charge}{reason}",
     },
     "notify_lesson_cancelled_parent": {
-        "ru": "❌ Урок ребёнка {subject}{topic} ({time}) отменён{by}.{reason}",
-        "en": "❌ Your child's lesson {subject}{topic} ({time}) is cancelled{by}.{reason}",
+        "ru": "❌ Урок ребёнка {subject}{topic} ({time}) отменён{by}.{charge}{reason}",
+        "en": "❌ Your child's lesson {subject}{topic} ({time}) is cancelled{by}.{charge}{reason}",
+    },
+    "notify_lesson_cancelled_tutor": {
+        "ru": "❌ {name}: урок {subject}{topic} ({time}) отменён{by}.{charge}{reason}",
+        "en": "❌ {name}: the lesson {subject}{topic} ({time}) is cancelled{by}.{charge}{reason}",
+    },
+    "notify_chargeable": {
+        "ru": " Поздняя отмена — урок оплачивается.",
+        "en": " A late cancellation: the lesson is chargeable.",
     },
     "notify_by_tutor": {"ru": " репетитором", "en": " by the tutor"},
     "notify_by_student": {"ru": " учеником", "en": " by the student"},
@@ -179,14 +187,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "rsvp_tutor_coming": {
         "ru": "👍 {name} придёт на урок {subject} — {time}.",
         "en": "👍 {name} is coming to {subject} at {time}.",
-    },
-    "rsvp_tutor_cancelled": {
-        "ru": "🚫 {name} не сможет прийти на урок {subject} ({time}): урок отменён.{charge}",
-        "en": "🚫 {name} can't come to {subject} ({time}): the lesson is cancelled.{charge}",
-    },
-    "rsvp_tutor_chargeable": {
-        "ru": " Поздняя отмена — урок оплачивается.",
-        "en": " A late cancellation: the lesson is chargeable.",
     },
     "rsvp_reason": {"ru": "Ученик не сможет прийти", "en": "The student can't come"},
 }

@@ -120,6 +120,8 @@ def render(template: str, params: dict[str, Any], lang: str) -> str:
     key = f"notify_{template}"
     if p.get("for_parent") and has(f"{key}_parent"):
         key = f"{key}_parent"
+    elif p.get("for_tutor") and has(f"{key}_tutor"):
+        key = f"{key}_tutor"
     if not has(key):
         raise UnknownTemplate(template)
     values: dict[str, Any]
@@ -133,7 +135,8 @@ def render(template: str, params: dict[str, Any], lang: str) -> str:
         role = p.get("cancelled_by_role")
         by = t(lang, f"notify_by_{role}") if role and has(f"notify_by_{role}") else ""
         reason = t(lang, "notify_reason", reason=p["reason"]) if p.get("reason") else ""
-        values = _lesson(lang, p) | {"by": by, "reason": reason}
+        charge = t(lang, "notify_chargeable") if p.get("chargeable") else ""
+        values = _lesson(lang, p) | {"by": by, "reason": reason, "charge": charge, "name": _name(lang, p)}
     elif template == "lesson_report":
         homework = ", ".join(f"«{h.get('title')}» ({_time(h, 'due_at')})" for h in p.get("homework") or [])
         comment = f" {p['mastery_comment']}" if p.get("mastery_comment") else ""

@@ -103,8 +103,10 @@ async def lesson_rescheduled(session: AsyncSession, lesson: LessonRescheduled, *
 
 async def lesson_cancelled(session: AsyncSession, lesson: LessonCancelled, *, now: datetime) -> None:
     """The student, their parents and the tutor, except whoever cancelled; once per lesson (the event sent
-    again when the tutor excuses the cancellation tells nobody again)."""
+    again when the tutor excuses the cancellation tells nobody again). The only notice of a cancellation:
+    the bot's RSVP button cancels through the API like any other client and leaves the telling to this."""
     recipients = [*await _family(session, lesson.student_id), lesson.tutor_id]
+    student_name = await _student_name(session, lesson.student_id)
     for user_id in recipients:
         if user_id == lesson.cancelled_by:
             continue
@@ -115,9 +117,12 @@ async def lesson_cancelled(session: AsyncSession, lesson: LessonCancelled, *, no
             template="lesson_cancelled",
             params={
                 **_lesson(lesson),
+                "student_name": student_name,
                 "cancelled_by_role": lesson.cancelled_by_role,
                 "reason": lesson.reason,
+                "chargeable": lesson.chargeable,
                 "for_parent": user_id not in (lesson.student_id, lesson.tutor_id),
+                "for_tutor": user_id == lesson.tutor_id,
             },
             dedup_key=f"lesson_cancelled:{lesson.lesson_id}:{user_id}",
             now=now,

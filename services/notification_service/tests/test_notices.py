@@ -80,6 +80,12 @@ async def test_schedule_changes_reach_the_student_and_parents(events: Events, db
     cancelled = await requested(db, template="lesson_cancelled", params={"lesson_id": str(planned.lesson_id)})
     assert sorted(x["user_id"] for x in cancelled) == sorted([family.parent.id, family.tutor.id])
     assert {x["params"]["reason"] for x in cancelled} == {"ill"}
+    to = {x["user_id"]: x["params"] for x in cancelled}
+    # the tutor's notice names the student and says whether the lesson is charged (it is, as sent first)
+    assert (to[family.tutor.id]["for_tutor"], to[family.tutor.id]["for_parent"]) == (True, False)
+    assert (to[family.parent.id]["for_tutor"], to[family.parent.id]["for_parent"]) == (False, True)
+    assert {p["chargeable"] for p in to.values()} == {cancel.chargeable}
+    assert {p["student_name"] for p in to.values()} == {f"student {family.student.id[:6]}"}
 
 
 async def test_a_series_is_announced_once_and_a_lesson_recorded_afterwards_not_at_all(

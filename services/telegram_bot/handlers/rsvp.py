@@ -3,8 +3,10 @@
 when it renders a student's reminder (notifications.buttons_of).
 
 "Can't" cancels the lesson as the student (``POST /api/v1/lessons/{id}/cancel``): lesson-service decides
-whether it is chargeable (inside the late window it is). The tutor is told at once in their chat, with the
-charge, rather than waiting for notification-service's own notice. "Yes" confirms and tells the tutor too.
+whether it is chargeable (inside the late window it is). The tutor learns it from notification-service's
+notice of the cancellation (with the student's name and the charge), as from a cancellation made anywhere
+else; the bot telling them too made two messages of one change. "Yes" changes nothing, so nobody else
+tells the tutor: the bot does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from services.telegram_bot.i18n import t
 log = logging.getLogger(__name__)
 
 
-async def _tell_tutor(context: Context, who: Caller, lesson: dict[str, Any], key: str, **params: Any) -> None:
+async def _tell_tutor(context: Context, who: Caller, lesson: dict[str, Any], key: str) -> None:
     chat = await who.bot.sessions.chat_of(str(lesson["tutor_id"]))
     if chat is None:
         return  # the tutor has no chat with the bot; notification-service's notice still reaches the log
@@ -32,14 +34,12 @@ async def _tell_tutor(context: Context, who: Caller, lesson: dict[str, Any], key
     lang = tutor.language if tutor else "ru"
     zone = ZoneInfo(tutor.timezone if tutor else "Europe/Moscow")  # the tutor's own zone, not the student's
     zone_time = datetime.fromisoformat(lesson["starts_at"]).astimezone(zone)
-    extra = {k: t(lang, v) if v else "" for k, v in params.items()}
     text = t(
         lang,
         key,
         name=who.user.full_name or "—",
         subject=lesson.get("subject") or "",
         time=zone_time.strftime("%d.%m %H:%M"),
-        **extra,
     )
     try:
         await context.bot.send_message(chat, text)
@@ -77,9 +77,6 @@ async def cannot_come(update: Update, context: Context, who: Caller) -> None:
     chargeable = bool(cancelled.get("chargeable"))
     key = "rsvp_cancelled_chargeable" if chargeable else "rsvp_cancelled"
     await answer(update, who.t(key, subject=cancelled.get("subject") or "", time=who.when(cancelled["starts_at"])))
-    await _tell_tutor(
-        context, who, cancelled, "rsvp_tutor_cancelled", charge="rsvp_tutor_chargeable" if chargeable else ""
-    )
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

@@ -119,10 +119,36 @@ def test_every_template_notification_service_emits_has_a_text_in_both_languages(
     for name in sorted(names):
         assert f"notify_{name}" in MESSAGES, name
         for lang in LANGUAGES:
-            for for_parent in (False, True):
-                params = {"for_parent": for_parent, "starts_at_local": "2026-11-27T10:00:00+03:00", "level": 2}
+            for recipient in ({}, {"for_parent": True}, {"for_tutor": True}):
+                params = {**recipient, "starts_at_local": "2026-11-27T10:00:00+03:00", "level": 2}
                 text = render(name, params, lang)
                 assert text.strip() and "{" not in text, (name, lang)
+
+
+def test_a_cancellation_tells_the_tutor_whose_lesson_and_the_payer_whether_it_is_charged() -> None:
+    params = {
+        "subject": "Maths",
+        "topic": None,
+        "starts_at": "2026-11-27T07:00:00+00:00",
+        "starts_at_local": "2026-11-27T10:00:00+03:00",
+        "student_name": "Petya",
+        "cancelled_by_role": "student",
+        "reason": "ill",
+        "chargeable": True,
+    }
+    tutor = params | {"for_tutor": True}
+    assert render("lesson_cancelled", tutor, "en") == (
+        "❌ Petya: the lesson Maths (27.11 10:00) is cancelled by the student."
+        " A late cancellation: the lesson is chargeable. Reason: ill"
+    )
+    assert render("lesson_cancelled", tutor, "ru") == (
+        "❌ Petya: урок Maths (27.11 10:00) отменён учеником. Поздняя отмена — урок оплачивается. Причина: ill"
+    )
+    parent = params | {"for_parent": True}
+    assert render("lesson_cancelled", parent, "en").startswith("❌ Your child's lesson Maths (27.11 10:00)")
+    assert "chargeable" in render("lesson_cancelled", parent, "en")
+    free = render("lesson_cancelled", tutor | {"chargeable": False, "reason": None}, "en")
+    assert free == "❌ Petya: the lesson Maths (27.11 10:00) is cancelled by the student."
 
 
 def test_a_reminder_renders_in_the_recipients_zone_with_rsvp_buttons_for_the_student_only() -> None:

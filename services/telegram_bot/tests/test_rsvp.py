@@ -1,5 +1,6 @@
 """RSVP under a lesson reminder: "I can't come" cancels as the student (chargeable inside the late window)
-and tells the tutor at once; "I'll come" confirms and tells the tutor (real bot, fake Bot API, real fleet)."""
+and the tutor is told once, by notification-service's notice; "I'll come" confirms and tells the tutor
+(real bot, fake Bot API, real fleet)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ async def reminder(fleet: TestFleet, telegram: FakeTelegram, pair: Pair, lesson:
     return await telegram.wait_for("sendMessage", chat_id=pair.student.id, where=lambda c: "Reminder" in c.text)
 
 
-async def test_cant_come_inside_the_late_window_cancels_as_chargeable_and_tells_the_tutor(
+async def test_cant_come_inside_the_late_window_cancels_as_chargeable_and_the_tutor_is_told_once(
     fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner
 ) -> None:
     pair = await tutor_and_student(telegram, bot)
@@ -58,24 +59,28 @@ async def test_cant_come_inside_the_late_window_cancels_as_chargeable_and_tells_
     sent = await reminder(fleet, telegram, pair, lesson)
     assert sent.text.startswith("⏰ Reminder: Physics at ")
 
-    mark = telegram.mark()
+    pressed = telegram.mark()
     await telegram.press(pair.student, sent, "I can't come")
     # (other messages may come meanwhile: notification-service's own notices of the same changes)
-    told = await telegram.wait_for("sendMessage", chat_id=pair.student.id, after=mark, where=_starts("The lesson"))
+    told = await telegram.wait_for("sendMessage", chat_id=pair.student.id, after=pressed, where=_starts("The lesson"))
     assert "is cancelled" in told.text and "chargeable" in told.text
-    tutor = await telegram.wait_for("sendMessage", chat_id=pair.tutor.id, after=mark, where=_starts("🚫"))
-    assert tutor.text.startswith("🚫 Petya can't come to Physics")
-    assert "A late cancellation: the lesson is chargeable." in tutor.text
+    tutor = await telegram.wait_for("sendMessage", chat_id=pair.tutor.id, after=pressed, where=_starts("❌"))
+    assert tutor.text.startswith("❌ Petya: the lesson Physics (")
+    assert "is cancelled by the student. A late cancellation: the lesson is chargeable." in tutor.text
 
     now = await services(bot).api.get(pair.tutor_session, f"/api/v1/lessons/{lesson['id']}")
     assert (now["status"], now["chargeable"], now["cancelled_by_role"]) == ("cancelled", True, "student")
 
-    # the button pressed again: nothing left to cancel
+    # the button pressed again: nothing left to cancel (and the bot has finished with the first press,
+    # which it handled before this one)
     mark = telegram.mark()
     await telegram.press(pair.student, sent, "I can't come")
     await telegram.wait_for(
         "sendMessage", chat_id=pair.student.id, after=mark, where=_starts("This lesson is no longer")
     )
+    to_tutor = [c.text for c in telegram.calls[pressed:] if c.method == "sendMessage" and c.chat_id == pair.tutor.id]
+    about_it = [text for text in to_tutor if "Physics" in text and "cancel" in text]
+    assert about_it == [tutor.text], "one message to the tutor about one cancellation"
 
 
 async def test_ill_come_confirms_and_tells_the_tutor(fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner) -> None:
