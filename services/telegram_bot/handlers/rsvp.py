@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 async def _tell_tutor(context: Context, who: Caller, lesson: dict[str, Any], key: str) -> None:
     chat = await who.bot.sessions.chat_of(str(lesson["tutor_id"]))
     if chat is None:
-        return  # the tutor has no chat with the bot; notification-service's notice still reaches the log
+        return  # the tutor has no chat with the bot: nobody to tell
     tutor = await who.bot.sessions.get(chat)
     lang = tutor.language if tutor else "ru"
     zone = ZoneInfo(tutor.timezone if tutor else "Europe/Moscow")  # the tutor's own zone, not the student's
