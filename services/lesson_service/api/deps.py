@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.lesson_service.domain.lessons import get_lesson
+from services.lesson_service.domain.lessons import lock_lesson
 from services.lesson_service.models import Lesson
 from services.lesson_service.settings import LessonServiceSettings
 from shared.auth.access import StudentAccessDep
@@ -57,7 +57,7 @@ async def can_see(lesson: Lesson, caller: Caller, access: StudentAccessDep) -> b
 async def _seen_lesson(
     lesson_id: uuid.UUID, caller: CurrentUser, session: SessionDep, access: StudentAccessDep
 ) -> SeenLesson:
-    lesson = await get_lesson(session, lesson_id, for_update=True)
+    lesson = await lock_lesson(session, lesson_id)
     if not await can_see(lesson, caller, access):
         raise NotFound("Lesson not found")
     return SeenLesson(lesson, caller)

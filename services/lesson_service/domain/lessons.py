@@ -241,14 +241,9 @@ def _at(draft: LessonDraft, starts_at: datetime) -> LessonDraft:
 # --- finding lessons ------------------------------------------------------------------------------
 
 
-async def get_lesson(session: AsyncSession, lesson_id: uuid.UUID, *, for_update: bool = False) -> Lesson:
-    """The lesson; ``for_update`` locks it, after its tutor–student pair (``plans.lock_pair``)."""
-    statement = select(Lesson).where(Lesson.id == lesson_id)
-    if for_update:
-        if await plans.lock_pair_of_lesson(session, lesson_id) is None:
-            raise NotFound("Lesson not found")
-        statement = statement.with_for_update()
-    lesson = await session.scalar(statement)
+async def lock_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson:
+    """The lesson, locked for the request's change after its tutor–student pair (``plans.lock_pair``)."""
+    lesson = await plans.lock_lesson_and_its_pair(session, lesson_id)
     if lesson is None:
         raise NotFound("Lesson not found")
     return lesson

@@ -20,12 +20,7 @@ from shared.db import first_time_in_transaction
 
 
 async def topics(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> list[StudyPlanTopic]:
-    rows = await session.scalars(
-        select(StudyPlanTopic)
-        .where(StudyPlanTopic.tutor_id == tutor_id, StudyPlanTopic.student_id == student_id)
-        .order_by(StudyPlanTopic.position)
-    )
-    return list(rows)
+    return list(await session.scalars(_PLAN_OF_PAIR, {"tutor_id": tutor_id, "student_id": student_id}))
 
 
 async def replace_plan(
@@ -60,28 +55,23 @@ async def lock_pair(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid
 
     A reflow locks all of the pair's lessons, so a request that already holds one of them (a cancel,
     an edit) and a concurrent one holding another would each wait for the other's row: a deadlock.
-    Taking this lock before any lesson row of the pair (``lessons.get_lesson(for_update=True)`` and
+    Taking this lock before any lesson row of the pair (``lessons.lock_lesson`` and
     ``reflow`` do) makes changes of one pair take turns instead.
     """
     if first_time_in_transaction(session, _held(tutor_id, student_id)):  # held already: no second round trip
-        given = (bindparam("tutor_id", tutor_id, type_=Uuid()), bindparam("student_id", student_id, type_=Uuid()))
-        await session.execute(select(_pair_lock(*given)))
+        await session.execute(_LOCK_PAIR, {"tutor_id": tutor_id, "student_id": student_id})
 
 
-async def lock_pair_of_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """:func:`lock_pair` for the pair of a lesson, read and locked in one statement; None when there is
-    no such lesson."""
-    row = (
-        await session.execute(
-            select(Lesson.tutor_id, Lesson.student_id, _pair_lock(Lesson.tutor_id, Lesson.student_id)).where(
-                Lesson.id == lesson_id
-            )
-        )
-    ).first()
+async def lock_lesson_and_its_pair(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | None:
+    """The lesson locked for update after its pair's :func:`lock_pair`, in one statement; None when there
+    is no such lesson. PostgreSQL computes the select list (the pair's lock) in the scan, below the row
+    lock, so the order of :func:`lock_pair` holds."""
+    row = (await session.execute(_LESSON_AFTER_ITS_PAIR, {"lesson_id": lesson_id})).first()
     if row is None:
         return None
-    first_time_in_transaction(session, _held(row.tutor_id, row.student_id))  # remembered: reflow needs it too
-    return row.tutor_id, row.student_id
+    lesson: Lesson = row[0]
+    first_time_in_transaction(session, _held(lesson.tutor_id, lesson.student_id))  # remembered: reflow needs it
+    return lesson
 
 
 def _pair_lock(tutor_id: ColumnElement[uuid.UUID], student_id: ColumnElement[uuid.UUID]) -> ColumnElement[Any]:
@@ -93,6 +83,24 @@ def _pair_lock(tutor_id: ColumnElement[uuid.UUID], student_id: ColumnElement[uui
 
 def _held(tutor_id: uuid.UUID, student_id: uuid.UUID) -> tuple[str, uuid.UUID, uuid.UUID]:
     return ("lessons advisory lock", tutor_id, student_id)
+
+
+# built once: the hot path (completing a lesson) runs them on every request, and building a statement
+# costs more CPU than sending it
+_LOCK_PAIR = select(_pair_lock(bindparam("tutor_id", type_=Uuid()), bindparam("student_id", type_=Uuid())))
+_LESSON_AFTER_ITS_PAIR = (
+    select(Lesson, _pair_lock(Lesson.tutor_id, Lesson.student_id))
+    .where(Lesson.id == bindparam("lesson_id", type_=Uuid()))
+    .with_for_update(of=Lesson)
+)
+_PLAN_OF_PAIR = (
+    select(StudyPlanTopic)
+    .where(
+        StudyPlanTopic.tutor_id == bindparam("tutor_id", type_=Uuid()),
+        StudyPlanTopic.student_id == bindparam("student_id", type_=Uuid()),
+    )
+    .order_by(StudyPlanTopic.position)
+)
 
 
 async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:

@@ -225,6 +225,41 @@ async def test_concurrent_changes_to_one_students_planned_lessons_take_turns_ins
     assert [row["topic"] for row in rows[3:]] == [rows[3]["topic"], *[t for t in topics if t != rows[3]["topic"]][:4]]
 
 
+async def test_a_change_waiting_for_the_pairs_lock_holds_no_lesson_row_meanwhile(
+    client: httpx.AsyncClient, people: People, db: asyncpg.Pool
+) -> None:
+    """A change reads its lesson, takes the pair's lock and locks the lesson's row in one statement
+    (``plans.lock_lesson_and_its_pair``). The row must be locked after the pair's lock, as ``lock_pair``
+    promises: a request that held the row while waiting for the pair would deadlock with a reflow."""
+    tutor = people.tutor()
+    student = people.student_of(tutor)
+    lesson = await schedule(client, tutor, student, starts_at=at(days=-1))
+    async with db.acquire() as holder, holder.transaction():
+        await holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('lessons:' || $1::uuid || ':' || $2::uuid, 0))",
+            tutor.id,
+            student.id,
+        )
+        completing = asyncio.create_task(
+            client.post(f"/api/v1/lessons/{lesson['id']}/complete", json={}, headers=tutor.headers)
+        )
+
+        async def waits_for_the_pair() -> bool:
+            return bool(
+                await db.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid <> $1",
+                    holder.get_server_pid(),
+                )
+            )
+
+        await eventually(waits_for_the_pair, what="the request waiting for the pair's lock")
+        # NOWAIT fails at once if the waiting request holds the row
+        await holder.execute("SELECT 1 FROM lessons WHERE id = $1::uuid FOR UPDATE NOWAIT", lesson["id"])
+    done = await completing
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+
+
 def user_registered(person: Person, timezone: str) -> Envelope:
     payload = UserRegistered(
         user_id=uuid.UUID(person.id), role=person.role, full_name="Someone", timezone=timezone, language="ru"
