@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from shared import housekeeping
 from shared.auth.access import ACCESS_LINK_HANDLERS, AccessResolver
 from shared.auth.jwt import JwksClient, TokenVerifier
 from shared.clock import SYSTEM_CLOCK, Clock
@@ -32,6 +33,7 @@ from shared.logging import configure_logging
 from shared.metrics import metrics_endpoint
 from shared.middleware import RequestContextMiddleware
 from shared.migrations import head_revisions
+from shared.scheduling import stop_periodic
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ def create_app(
             for hook in reversed(on_shutdown):
                 await hook(app)
             if spec.has_database:
+                await stop_periodic(state.housekeeping)
                 await state.consumer.stop()
                 await state.relay.stop()  # one last pass: publish what is already committed
                 await state.bus.close()
@@ -115,6 +118,7 @@ def create_app(
         await state.bus.start()  # returns at once; (re)connects in the background
         await state.consumer.start()
         await state.relay.start()
+        state.housekeeping = housekeeping.start(state.db, settings)
 
     app = FastAPI(
         title=title or settings.service_name,

@@ -67,6 +67,12 @@ class ServiceSettings(BaseSettings):
     event_batch_size: int = 50
     publish_timeout_seconds: float = 5.0
     outbox_poll_seconds: float = 5.0  # fallback when a LISTEN/NOTIFY wake-up is missed
+    # shared/housekeeping.py: how long the shared tables keep a row, and how often each instance deletes
+    # the older ones (0: never; tests run the pass themselves)
+    housekeeping_interval_seconds: float = 3600.0
+    outbox_retention_days: float = Field(7.0, gt=0)
+    inbox_retention_days: float = Field(30.0, gt=0)
+    idempotency_retention_days: float = Field(7.0, gt=0)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
 

@@ -33,20 +33,19 @@ Semantics, for a POST carrying the header and a verified caller:
 A route makes its change through ``SessionDep`` (and events through the outbox on
 that session), so they commit with the stored answer. Only buffered responses
 can be remembered; an idempotent route must not stream.
-Stored answers are kept until :func:`purge_idempotency_keys` removes old ones.
+Stored answers are kept for ``idempotency_retention_days`` (shared/housekeeping.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,9 +183,3 @@ async def _store_answer(session: AsyncSession, *, caller_id: str, key: str, resp
         .where(idempotency_keys.c.caller == caller_id, idempotency_keys.c.key == key)
         .values(status_code=response.status_code, response_body=bytes(body), response_headers=headers)
     )
-
-
-async def purge_idempotency_keys(session: AsyncSession, *, older_than: datetime) -> int:
-    """Forget answers stored before ``older_than`` (for a periodic clean-up job); returns how many."""
-    result = await session.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than))
-    return result.rowcount or 0

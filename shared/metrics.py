@@ -22,6 +22,9 @@ EVENTS_CONSUMED = Counter(
     ["service", "event_type", "outcome"],
 )
 BROKER_CONNECTED = Gauge("broker_connected", "1 while the service holds a broker connection", ["service"])
+HOUSEKEEPING_DELETED = Counter(
+    "housekeeping_deleted_total", "Rows past their retention deleted (shared/housekeeping.py)", ["service", "table"]
+)
 
 
 async def metrics_endpoint(request: Request) -> Response:
