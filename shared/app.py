@@ -51,6 +51,7 @@ def create_app(
     bus: EventBus | None = None,
     title: str | None = None,
     spec: ServiceSpec | None = None,
+    purges: Sequence[housekeeping.Purge] = (),
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     """Build a service: settings, logs, errors, health, metrics, auth, DB and events, then its routers.
@@ -59,6 +60,8 @@ def create_app(
     access links; ``subscriptions`` adds the service's own handlers. ``spec``
     defaults to the fleet entry named by ``settings.service_name``; a service
     without a database (the gateway) gets no database, outbox or consumer.
+    ``purges``: the service's own tables' rows deleted past their age, with the
+    shared tables' (``shared.housekeeping``).
     """
     configure_logging(settings.service_name, settings.log_level)
     spec = spec or by_name(settings.service_name)
@@ -118,7 +121,7 @@ def create_app(
         await state.bus.start()  # returns at once; (re)connects in the background
         await state.consumer.start()
         await state.relay.start()
-        state.housekeeping = housekeeping.start(state.db, settings)
+        state.housekeeping = housekeeping.start(state.db, settings, purges)
 
     app = FastAPI(
         title=title or settings.service_name,

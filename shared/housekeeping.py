@@ -9,12 +9,14 @@
 Without this the three tables grow by every event and every keyed POST, forever. The ages are compared
 with the database's clock, which wrote them. Each instance runs the pass (``start``: at start-up and every
 ``housekeeping_interval_seconds``; 0 turns the loop off): plain DELETEs by age, safe to run at once and
-again. Tests call :func:`purge` themselves.
+again. A service adds purges of its own tables (``create_app(purges=...)``; user-service: expired refresh
+tokens and invites). Tests call :func:`purge` themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,50 +30,49 @@ from shared.tables import idempotency_keys, inbox_events, outbox_events
 
 
 @dataclass(frozen=True)
-class Retention:
-    outbox: timedelta
-    inbox: timedelta
-    idempotency: timedelta
+class Purge:
+    """One table's rows deleted once past their age: ``statement`` (built once) takes the age as ``:age``."""
 
-    @classmethod
-    def of(cls, settings: ServiceSettings) -> Retention:
-        return cls(
-            outbox=timedelta(days=settings.outbox_retention_days),
-            inbox=timedelta(days=settings.inbox_retention_days),
-            idempotency=timedelta(days=settings.idempotency_retention_days),
-        )
+    table: str
+    statement: Delete
+    age: timedelta
 
 
-def _older_than_age(stamp: ColumnElement[datetime]) -> ColumnElement[bool]:
+def older_than_age(stamp: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """``stamp`` more than ``:age`` before the database's now()."""
     return stamp < func.now() - bindparam("age", type_=Interval())
 
 
-# built once, the age a parameter; each with the Retention field that gives its age
-_PURGES: dict[str, tuple[Delete, str]] = {
-    "outbox_events": (delete(outbox_events).where(_older_than_age(outbox_events.c.published_at)), "outbox"),
-    "inbox_events": (delete(inbox_events).where(_older_than_age(inbox_events.c.received_at)), "inbox"),
-    "idempotency_keys": (
-        delete(idempotency_keys).where(_older_than_age(idempotency_keys.c.created_at)),
-        "idempotency",
-    ),
-}
+_OUTBOX = delete(outbox_events).where(older_than_age(outbox_events.c.published_at))  # NULL (pending): never
+_INBOX = delete(inbox_events).where(older_than_age(inbox_events.c.received_at))
+_IDEMPOTENCY = delete(idempotency_keys).where(older_than_age(idempotency_keys.c.created_at))
 
 
-async def purge(db: Database, retention: Retention) -> dict[str, int]:
-    """One pass: each table's rows past their retention deleted, each table in its own transaction (a
-    long first clean-up of one does not hold the others); returns how many per table."""
+def shared_purges(settings: ServiceSettings) -> list[Purge]:
+    """The shared tables' purges, with this service's retention settings."""
+    return [
+        Purge("outbox_events", _OUTBOX, timedelta(days=settings.outbox_retention_days)),
+        Purge("inbox_events", _INBOX, timedelta(days=settings.inbox_retention_days)),
+        Purge("idempotency_keys", _IDEMPOTENCY, timedelta(days=settings.idempotency_retention_days)),
+    ]
+
+
+async def purge(db: Database, purges: Sequence[Purge]) -> dict[str, int]:
+    """One pass: each table's rows past their age deleted, each table in its own transaction (a long first
+    clean-up of one does not hold the others); returns how many per table."""
     deleted = {}
-    for table, (statement, kept_for) in _PURGES.items():
+    for each in purges:
         async with db.transaction() as session:
-            result = await session.execute(statement, {"age": getattr(retention, kept_for)})
-        deleted[table] = result.rowcount or 0
-        HOUSEKEEPING_DELETED.labels(db.service, table).inc(deleted[table])
+            result = await session.execute(each.statement, {"age": each.age})
+        deleted[each.table] = result.rowcount or 0
+        HOUSEKEEPING_DELETED.labels(db.service, each.table).inc(deleted[each.table])
     return deleted
 
 
-def start(db: Database, settings: ServiceSettings) -> asyncio.Task[None] | None:
-    """The periodic pass for this instance (None when ``housekeeping_interval_seconds`` is 0)."""
-    retention = Retention.of(settings)
+def start(db: Database, settings: ServiceSettings, own: Sequence[Purge] = ()) -> asyncio.Task[None] | None:
+    """The periodic pass for this instance: the shared tables and the service's ``own`` purges (None when
+    ``housekeeping_interval_seconds`` is 0)."""
+    purges = [*shared_purges(settings), *own]
     return start_periodic(
-        f"{settings.service_name}-housekeeping", settings.housekeeping_interval_seconds, lambda: purge(db, retention)
+        f"{settings.service_name}-housekeeping", settings.housekeeping_interval_seconds, lambda: purge(db, purges)
     )

@@ -16,12 +16,12 @@ from shared.config import ServiceSettings
 from shared.db import Database, asyncpg_dsn
 from shared.events.bus import InMemoryBus
 from shared.fleet import ServiceSpec
-from shared.housekeeping import Retention, purge
+from shared.housekeeping import purge, shared_purges
 from shared.testing import infra
 from shared.testing.events import eventually
 
 SETTINGS = ServiceSettings(env="test", service_name="housekeeping-probe")
-RETENTION = Retention.of(SETTINGS)  # the defaults: outbox 7 days after publishing, inbox 30, keys 7
+PURGES = shared_purges(SETTINGS)  # the defaults: outbox 7 days after publishing, inbox 30, keys 7
 
 
 @pytest.fixture
@@ -82,10 +82,10 @@ async def test_each_table_loses_exactly_its_rows_past_their_retention(database_u
     survivors = await _age_rows(database_url)
     db = Database(database_url, service="housekeeping-probe", pool_size=1, max_overflow=0)
     try:
-        assert await purge(db, RETENTION) == {"outbox_events": 1, "inbox_events": 1, "idempotency_keys": 1}
+        assert await purge(db, PURGES) == {"outbox_events": 1, "inbox_events": 1, "idempotency_keys": 1}
         assert await _remaining(database_url) == survivors
         # again: nothing more is past its retention
-        assert await purge(db, RETENTION) == {"outbox_events": 0, "inbox_events": 0, "idempotency_keys": 0}
+        assert await purge(db, PURGES) == {"outbox_events": 0, "inbox_events": 0, "idempotency_keys": 0}
     finally:
         await db.dispose()
 

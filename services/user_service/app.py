@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from services.user_service.api import auth, internal, users, well_known
+from services.user_service.domain.invites import EXPIRED_UNUSED_INVITES
 from services.user_service.domain.keys import load_signing_key
-from services.user_service.domain.tokens import TokenIssuer
+from services.user_service.domain.tokens import EXPIRED_REFRESH_TOKENS, TokenIssuer
 from services.user_service.settings import UserServiceSettings
 from shared.app import create_app
 from shared.auth.jwt import StaticKeySource, TokenVerifier
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events.bus import EventBus
+from shared.housekeeping import Purge
 
 
 def build_app(settings: UserServiceSettings, *, clock: Clock = SYSTEM_CLOCK, bus: EventBus | None = None) -> FastAPI:
@@ -23,7 +26,16 @@ def build_app(settings: UserServiceSettings, *, clock: Clock = SYSTEM_CLOCK, bus
         on_startup=[install_signing_key],
         clock=clock,
         bus=bus,
+        purges=own_purges(settings),
     )
+
+
+def own_purges(settings: UserServiceSettings) -> list[Purge]:
+    """What housekeeping deletes here besides the shared tables' rows (shared/housekeeping.py)."""
+    return [
+        Purge("refresh_tokens", EXPIRED_REFRESH_TOKENS, timedelta(days=settings.refresh_token_retention_days)),
+        Purge("invites", EXPIRED_UNUSED_INVITES, timedelta(days=settings.invite_retention_days)),
+    ]
 
 
 async def install_signing_key(app: FastAPI) -> None:

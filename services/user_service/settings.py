@@ -26,6 +26,9 @@ class UserServiceSettings(ServiceSettings):
     access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     invite_ttl_hours: int = Field(72, ge=1, le=24 * 30)
+    # housekeeping deletes refresh tokens and unused invites this long after they expired
+    refresh_token_retention_days: int = Field(30, ge=1)
+    invite_retention_days: int = Field(30, ge=1)
     bot_username: str = Field("RepitBot", pattern=r"^[A-Za-z0-9_]{1,64}$")
 
     # "id:secret,id:secret" -> {id: secret}; the bot and the services that call /internal.

@@ -11,13 +11,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.user_service.domain import links
 from services.user_service.domain.tokens import opaque_token, token_digest
 from services.user_service.models import Invite, StudentLink, User
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.housekeeping import older_than_age
+
+# for housekeeping (``:age`` past their expiry, never used): its code is then "not valid" rather than
+# "expired"; a redeemed invite stays, the record of who joined through it
+EXPIRED_UNUSED_INVITES = delete(Invite).where(Invite.redeemed_at.is_(None), older_than_age(Invite.expires_at))
 
 
 @dataclass(frozen=True)

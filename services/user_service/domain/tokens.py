@@ -9,13 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jose import jwt
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.user_service.domain.keys import ALGORITHM, SigningKey
 from services.user_service.models import RefreshToken, User
 from shared.auth.jwt import access_token_claims
 from shared.errors import Unauthorized
+from shared.housekeeping import older_than_age
+
+# for housekeeping (``:age`` past their expiry): such a token refreshes nothing any more; the price is that
+# presenting one after it is gone is "invalid" rather than "reused" (its family is not revoked for it)
+EXPIRED_REFRESH_TOKENS = delete(RefreshToken).where(older_than_age(RefreshToken.expires_at))
 
 SERVICE_ROLE = "service"
 
