@@ -7,13 +7,16 @@ import uuid
 from datetime import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.dialects.postgresql import insert
 
+from services.notification_service.domain import reminders
 from services.notification_service.domain.delivery import KINDS, parse_hhmm
 from services.notification_service.models import Recipient
+from services.notification_service.settings import NotificationServiceSettings
 from shared.auth.deps import Person, user_id_of
+from shared.clock import Now
 from shared.db import SessionDep
 from shared.errors import NotFound
 
@@ -101,8 +104,11 @@ async def read_preferences(
 
 
 @router.put("", response_model=PreferencesOut)
-async def replace_preferences(body: PreferencesIn, caller: Person, session: SessionDep) -> PreferencesOut:
-    """Replace the caller's preferences. New reminder offsets apply to lessons scheduled or moved afterwards."""
+async def replace_preferences(
+    body: PreferencesIn, caller: Person, session: SessionDep, request: Request, now: Now
+) -> PreferencesOut:
+    """Replace the caller's preferences. New reminder offsets apply at once, to the caller's lessons already
+    planned too (a reminder already sent stays sent)."""
     me = user_id_of(caller)
     values = {
         "enabled_kinds": None if set(body.enabled_kinds) == set(KINDS) else body.enabled_kinds,
@@ -115,4 +121,6 @@ async def replace_preferences(body: PreferencesIn, caller: Person, session: Sess
     statement = insert(Recipient).values(user_id=me, **values)
     await session.execute(statement.on_conflict_do_update(index_elements=[Recipient.user_id], set_=values))
     recipient = await session.get(Recipient, me, populate_existing=True)
+    settings: NotificationServiceSettings = request.app.state.settings
+    await reminders.replan_for_user(session, me, default_offsets=settings.default_reminder_offsets_minutes, now=now)
     return _out(me, recipient)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -61,30 +62,81 @@ async def plan_lesson(
         .where(Reminder.lesson_id == lesson.lesson_id, Reminder.status == "pending")
         .values(status="withdrawn")
     )
+    facts = _facts(lesson)
     for user_id in recipients:
-        for minutes in offsets[user_id]:
-            due_at = lesson.starts_at - timedelta(minutes=minutes)
-            if due_at < now:
-                continue
-            values = {
-                "lesson_id": lesson.lesson_id,
-                "tutor_id": lesson.tutor_id,
-                "student_id": lesson.student_id,
-                "user_id": user_id,
-                "offset_minutes": minutes,
-                "subject": lesson.subject,
-                "topic": lesson.topic,
-                "starts_at": lesson.starts_at,
-                "due_at": due_at,
-                "status": "pending",
-                "notification_id": None,
-                "sent_at": None,
-                "reason": None,
-            }
-            statement = insert(Reminder).values(id=uuid.uuid4(), **values)
-            await session.execute(
-                statement.on_conflict_do_update(constraint="uq_reminders_lesson_user_offset", set_=values)
+        await _arm(session, facts, user_id, offsets[user_id], now=now, rearm_sent=True)
+
+
+async def replan_for_user(
+    session: AsyncSession, user_id: uuid.UUID, *, default_offsets: Sequence[int], now: datetime
+) -> None:
+    """The user's offsets (just changed) applied to their lessons still ahead: each lesson with a reminder
+    pending for them gets exactly the new offsets not yet past at ``now``; one already sent stays sent."""
+    [offsets] = (await _offsets(session, [user_id], default_offsets)).values()
+    pending = await session.scalars(
+        select(Reminder).where(Reminder.user_id == user_id, Reminder.status == "pending", Reminder.starts_at > now)
+    )
+    lessons = {reminder.lesson_id: _facts(reminder) for reminder in pending}
+    if not lessons:
+        return
+    await session.execute(
+        update(Reminder)
+        .where(Reminder.user_id == user_id, Reminder.status == "pending", Reminder.lesson_id.in_(lessons))
+        .values(status="withdrawn")
+    )
+    for facts in lessons.values():
+        await _arm(session, facts, user_id, offsets, now=now, rearm_sent=False)
+
+
+@dataclass(frozen=True)
+class _Lesson:
+    """What a reminder repeats of its lesson, from the lesson's event or from another reminder of it."""
+
+    lesson_id: uuid.UUID
+    tutor_id: uuid.UUID
+    student_id: uuid.UUID
+    subject: str
+    topic: str | None
+    starts_at: datetime
+
+
+def _facts(source: LessonScheduled | LessonRescheduled | Reminder) -> _Lesson:
+    return _Lesson(*(getattr(source, field.name) for field in fields(_Lesson)))
+
+
+async def _arm(
+    session: AsyncSession,
+    lesson: _Lesson,
+    user_id: uuid.UUID,
+    offsets: Sequence[int],
+    *,
+    now: datetime,
+    rearm_sent: bool,
+) -> None:
+    """A pending reminder per offset not yet past; ``rearm_sent``: also over one already sent at that offset
+    (the lesson moved: a new time, a new reminder)."""
+    for minutes in offsets:
+        due_at = lesson.starts_at - timedelta(minutes=minutes)
+        if due_at < now:
+            continue
+        values = {
+            **asdict(lesson),
+            "user_id": user_id,
+            "offset_minutes": minutes,
+            "due_at": due_at,
+            "status": "pending",
+            "notification_id": None,
+            "sent_at": None,
+            "reason": None,
+        }
+        statement = insert(Reminder).values(id=uuid.uuid4(), **values)
+        await session.execute(
+            statement.on_conflict_do_update(
+                constraint="uq_reminders_lesson_user_offset",
+                set_=values,
+                where=None if rearm_sent else Reminder.status != "sent",
             )
+        )
 
 
 async def withdraw_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:

@@ -10,16 +10,18 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import asyncpg
+import httpx
 from fastapi import FastAPI
 
 from services.notification_service.domain.reminders import emit_due
 from services.notification_service.domain.scheduler import start_scheduler, stop_scheduler
 from services.notification_service.settings import NotificationServiceSettings
-from services.notification_service.tests.conftest import NOW, Events, lesson, requested, scheduled
+from services.notification_service.tests.conftest import NOW, Events, lesson, prefer, requested, scheduled
 from shared.clock import FakeClock
 from shared.db import Database
 from shared.events.catalogue import LessonCancelled, LessonRescheduled
 from shared.testing.events import eventually
+from shared.testing.service import Person
 
 
 async def reminders_of(db: asyncpg.Pool, lesson_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -121,6 +123,42 @@ async def test_a_users_own_offsets_and_a_reminder_after_the_lesson_began_is_drop
     await emit_due(app.state.db, starts + timedelta(minutes=5))
     assert await requested(db, template="lesson_reminder", params={"lesson_id": str(planned.lesson_id)}) == []
     assert {r["status"] for r in await reminders_of(db, planned.lesson_id)} == {"dropped"}
+
+
+async def test_new_offsets_apply_to_lessons_already_planned_and_a_sent_reminder_stays_sent(
+    app: FastAPI, events: Events, client: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    family = await events.family()
+    sooner, later = (
+        scheduled(family, starts_at=NOW + timedelta(days=60)),
+        scheduled(family, starts_at=NOW + timedelta(days=61)),
+    )
+    await events.send(sooner, later)
+    await emit_due(app.state.db, sooner.starts_at - timedelta(hours=24))  # the sooner lesson's day-before ones
+
+    await prefer(client, family.student, reminder_offsets_minutes=[180])
+
+    def of(rows: list[asyncpg.Record], who: Person) -> dict[int, str]:
+        return {r["offset_minutes"]: r["status"] for r in rows if str(r["user_id"]) == who.id}
+
+    sooner_rows, later_rows = await reminders_of(db, sooner.lesson_id), await reminders_of(db, later.lesson_id)
+    assert of(sooner_rows, family.student) == {1440: "sent", 60: "withdrawn", 180: "pending"}
+    assert of(later_rows, family.student) == {1440: "withdrawn", 60: "withdrawn", 180: "pending"}
+    # the parent keeps theirs
+    assert of(sooner_rows, family.parent) == {1440: "sent", 60: "pending"}
+    assert of(later_rows, family.parent) == {1440: "pending", 60: "pending"}
+    # and back to the defaults: the day-before one already sent is not sent again
+    await prefer(client, family.student)
+    assert of(await reminders_of(db, sooner.lesson_id), family.student) == {
+        1440: "sent",
+        60: "pending",
+        180: "withdrawn",
+    }
+    await emit_due(app.state.db, sooner.starts_at - timedelta(minutes=30))
+    sent_to_student = await requested(
+        db, template="lesson_reminder", user_id=family.student.id, params={"lesson_id": str(sooner.lesson_id)}
+    )
+    assert sorted(x["params"]["minutes_before"] for x in sent_to_student) == [60, 1440]
 
 
 async def test_two_schedulers_and_a_restart_send_each_reminder_exactly_once(
