@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
+from services.analytics_service.api.schemas import IncomeOut, ProgressOut, SummaryOut
 from services.analytics_service.domain import reports
 from shared.auth.access import AccessibleStudentId
 from shared.auth.deps import CurrentUser
@@ -27,8 +29,11 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
 Format = Annotated[Literal["json", "csv"], Query()]
-# a report answers JSON, or CSV with ``format=csv``: the OpenAPI document names both media types
-JSON_OR_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+def _json_or_csv(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """A report answers ``model`` as JSON, or CSV with ``format=csv``: the OpenAPI document names both."""
+    return {200: {"model": model, "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 def _tutor(tutor_id: str, caller: Any) -> uuid.UUID:
@@ -66,14 +71,14 @@ def _default_tz(request: Request) -> str:
 @router.get("/tutors/{tutor_id}/summary")
 async def tutor_summary(
     tutor_id: str, request: Request, caller: CurrentUser, session: SessionDep, start: From = None, end: To = None
-) -> dict[str, Any]:
+) -> SummaryOut:
     tutor = _tutor(tutor_id, caller)
     tz = await reports.timezone_of(session, tutor, _default_tz(request))
     first, last = _range(request, tz, start, end)
-    return await reports.summary(session, tutor, tz, first, last)
+    return SummaryOut.model_validate(await reports.summary(session, tutor, tz, first, last))
 
 
-@router.get("/tutors/{tutor_id}/income", response_model=None, responses=JSON_OR_CSV)
+@router.get("/tutors/{tutor_id}/income", response_model=None, responses=_json_or_csv(IncomeOut))
 async def tutor_income(
     tutor_id: str,
     request: Request,
@@ -83,17 +88,17 @@ async def tutor_income(
     end: To = None,
     group: Annotated[Literal["day", "month"], Query()] = "day",
     format: Format = "json",
-) -> dict[str, Any] | Response:
+) -> IncomeOut | Response:
     tutor = _tutor(tutor_id, caller)
     tz = await reports.timezone_of(session, tutor, _default_tz(request))
     first, last = _range(request, tz, start, end)
     rows = await reports.income(session, tutor, tz, first, last, group)
     if format == "csv":
         return _csv(rows, f"income-{first}-{last}")
-    return {"tutor_id": str(tutor), "timezone": tz, "from": first.isoformat(), "to": last.isoformat(), "items": rows}
+    return IncomeOut.model_validate({"tutor_id": tutor, "timezone": tz, "from": first, "to": last, "items": rows})
 
 
-@router.get("/students/{student_id}/progress", response_model=None, responses=JSON_OR_CSV)
+@router.get("/students/{student_id}/progress", response_model=None, responses=_json_or_csv(ProgressOut))
 async def student_progress(
     student_id: AccessibleStudentId,
     request: Request,
@@ -101,16 +106,12 @@ async def student_progress(
     start: From = None,
     end: To = None,
     format: Format = "json",
-) -> dict[str, Any] | Response:
+) -> ProgressOut | Response:
     tz = await reports.timezone_of(session, student_id, _default_tz(request))
     first, last = _range(request, tz, start, end)
     rows = await reports.progress(session, student_id, tz, first, last)
     if format == "csv":
         return _csv(rows, f"progress-{first}-{last}")
-    return {
-        "student_id": str(student_id),
-        "timezone": tz,
-        "from": first.isoformat(),
-        "to": last.isoformat(),
-        "items": rows,
-    }
+    return ProgressOut.model_validate(
+        {"student_id": student_id, "timezone": tz, "from": first, "to": last, "items": rows}
+    )

@@ -51,7 +51,12 @@ async def test_income_per_day_is_the_charges_in_the_tutors_time_zone(
     params = {"from": "2026-11-01", "to": "2026-11-30"}
     response = await client.get(url, params=params, headers=tutor.headers)
     assert response.status_code == 200, response.text
-    assert response.json()["timezone"] == "Europe/Moscow"
+    assert {k: response.json()[k] for k in ("tutor_id", "timezone", "from", "to")} == {
+        "tutor_id": tutor.id,
+        "timezone": "Europe/Moscow",
+        "from": "2026-11-01",
+        "to": "2026-11-30",
+    }
     assert response.json()["items"] == [
         {"period": "2026-11-03", "currency": "RUB", "charged": 2 * PRICE, "refunded": 0, "income": 2 * PRICE},
         {"period": "2026-11-05", "currency": "RUB", "charged": 0, "refunded": PRICE, "income": -PRICE},
@@ -65,6 +70,7 @@ async def test_income_per_day_is_the_charges_in_the_tutors_time_zone(
     assert [(r["period"], r["income"]) for r in rows] == [("2026-11-03", str(2 * PRICE)), ("2026-11-05", str(-PRICE))]
 
     summary = await client.get("/api/v1/analytics/tutors/me/summary", params=params, headers=tutor.headers)
+    assert (summary.json()["from"], summary.json()["to"]) == ("2026-11-01", "2026-11-30")
     assert summary.json()["income"] == [{"currency": "RUB", "amount": PRICE}]
     assert summary.json()["debts"] == [{"student_id": student.id, "amount": PRICE, "currency": "RUB"}]
 
@@ -121,6 +127,7 @@ async def test_a_students_progress_over_time_and_the_metrics(
         headers=tutor_headers,
     )
     assert response.status_code == 200, response.text
+    assert (response.json()["student_id"], response.json()["from"]) == (str(p.student_ids[0]), "2026-09-01")
     months = response.json()["items"]
     assert [m["period"] for m in months] == ["2026-10-01", "2026-11-01"]
     assert sum(m["lessons_held"] for m in months) > 0
