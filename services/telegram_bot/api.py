@@ -2,7 +2,8 @@
 
 - ``SessionStore`` keeps each Telegram user's session (their RepitBot id, role, language and tokens)
   in Redis, so a bot restart signs nobody out; it also maps a RepitBot user id back to the chat, for
-  notifications that arrive without one.
+  notifications that arrive without one. Sessions are sealed (Fernet: AES and an HMAC) with a key
+  derived from the bot's own client secret, so a copy of Redis gives away nobody's tokens.
 - ``MicroserviceClient`` sends a call for a session: shared ``ServiceClient`` underneath (timeouts,
   retries of idempotent calls and of POSTs with an ``Idempotency-Key``, a circuit breaker); the
   user's access token is refreshed before it expires and once more after a 401. Only ``/start``
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
@@ -19,6 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 
 from services.telegram_bot.settings import BotSettings
@@ -73,18 +78,39 @@ class UserSession:
     expires_at: float  # the clock's wall time, seconds
 
 
+def session_seal(client_secret: str) -> Fernet:
+    """The key sessions are sealed with: derived from the bot's client secret (no second secret to deploy;
+    rotating that secret unseals nobody's session any more: each user presses /start once)."""
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"repitbot telegram-bot sessions").derive(
+        client_secret.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 class SessionStore:
-    def __init__(self, redis: Redis, prefix: str = "bot") -> None:
+    def __init__(self, redis: Redis, seal: Fernet, prefix: str = "bot") -> None:
         self._redis = redis
+        self._seal = seal
         self._prefix = prefix
 
     async def get(self, telegram_id: int) -> UserSession | None:
+        """The user's session; None when there is none, or it was sealed with another key (they /start again).
+        One stored before sessions were sealed (plain JSON) is read, and sealed when it is next saved."""
         raw = await self._redis.get(f"{self._prefix}:session:{telegram_id}")
-        return UserSession(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        if raw.startswith("{"):
+            return UserSession(**json.loads(raw))
+        try:
+            return UserSession(**json.loads(self._seal.decrypt(raw)))
+        except InvalidToken:
+            log.warning("a session sealed with another key was ignored", extra={"telegram_id": telegram_id})
+            return None
 
     async def save(self, session: UserSession) -> None:
+        sealed = self._seal.encrypt(json.dumps(asdict(session)).encode()).decode()
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"{self._prefix}:session:{session.telegram_id}", json.dumps(asdict(session)))
+            pipe.set(f"{self._prefix}:session:{session.telegram_id}", sealed)
             pipe.set(f"{self._prefix}:chat:{session.user_id}", session.telegram_id)
             await pipe.execute()
 

@@ -18,7 +18,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from services.telegram_bot import context as bot_context
 from services.telegram_bot import fallback, notifications
-from services.telegram_bot.api import ApiError, MicroserviceClient, NotSignedIn, SessionStore, Unavailable
+from services.telegram_bot.api import ApiError, MicroserviceClient, NotSignedIn, SessionStore, Unavailable, session_seal
 from services.telegram_bot.context import Bot
 from services.telegram_bot.handlers.common import answer, caller, refusal
 from services.telegram_bot.settings import BotSettings
@@ -34,6 +34,8 @@ SCREENS = ("start", "tutor_lessons", "tutor_work", "student", "parent", "messagi
 def build_application(settings: BotSettings, *, clock: Clock = SYSTEM_CLOCK, redis: Redis | None = None) -> Application:  # type: ignore[type-arg]
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set: get one from @BotFather")
+    if not settings.service_client_secret:
+        raise ValueError("SERVICE_CLIENT_SECRET is not set: the bot signs users in with it and seals their sessions")
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
         .token(settings.telegram_bot_token)
@@ -46,7 +48,7 @@ def build_application(settings: BotSettings, *, clock: Clock = SYSTEM_CLOCK, red
     )
     app = builder.build()
     redis = redis or Redis.from_url(settings.redis_url, decode_responses=True)
-    sessions = SessionStore(redis)
+    sessions = SessionStore(redis, session_seal(settings.service_client_secret))
     app.bot_data[bot_context.KEY] = Bot(
         settings=settings,
         api=MicroserviceClient(settings, sessions, clock=clock),

@@ -90,6 +90,13 @@ def main() -> int:
     if not settings.telegram_bot_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    if not settings.service_client_secret:
+        print(
+            "SERVICE_CLIENT_SECRET is not set: the bot signs users in with its client secret (the one user-service"
+            " lists for telegram-bot in SERVICE_ACCOUNTS) and seals their sessions with a key derived from it.",
+            file=sys.stderr,
+        )
+        return 2
     if settings.webhook_url and not settings.webhook_secret:
         print(
             "WEBHOOK_URL is set without WEBHOOK_SECRET: set a random secret so forged updates are refused.",

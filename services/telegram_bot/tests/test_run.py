@@ -43,7 +43,7 @@ def test_without_a_token_it_exits_and_says_how_to_get_one() -> None:
 
 
 async def test_health_and_metrics_answer() -> None:
-    app = build_application(BotSettings(env="test", telegram_bot_token="1:x"))
+    app = build_application(BotSettings(env="test", telegram_bot_token="1:x", service_client_secret="test-secret"))
     health.NOTIFICATIONS.labels("delivered").inc()
     async with TestClient(TestServer(health.make_app(app))) as client:
         alive = await client.get("/health")

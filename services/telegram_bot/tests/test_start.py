@@ -3,10 +3,14 @@ per-role command menus, and a bad invite (the real bot, the fake Bot API, the re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
+from dataclasses import asdict
 
+from redis.asyncio import Redis
 from telegram.constants import BotCommandScopeType
 
+from services.telegram_bot.api import SessionStore, session_seal
 from services.telegram_bot.tests.conftest import BotRunner, new_user
 from shared.testing.fake_telegram import Call, FakeTelegram, FakeUser
 from shared.testing.fleet import TestFleet
@@ -117,3 +121,34 @@ async def test_help_and_command_menus_per_role(fleet: TestFleet, telegram: FakeT
     await telegram.press(parent, parent_help, "Menu")
     parent_menu = await telegram.wait_for("sendMessage", chat_id=parent.id, after=mark)
     assert parent_menu.button("Children") and "Main menu" in parent_menu.text
+
+
+async def test_a_session_is_sealed_in_redis(fleet: TestFleet, telegram: FakeTelegram, bot: BotRunner) -> None:
+    """Redis holds each user's tokens (a refresh token lives 30 days): sealed with a key derived from the
+    bot's client secret, a copy of Redis gives none away. A session sealed with another key (the secret
+    rotated) reads as none (the user presses /start again); one stored before sealing is still read, and
+    sealed when next saved."""
+    tutor = new_user(telegram, "Vera")
+    await telegram.send_text(tutor, "/start")
+    await telegram.wait_for("sendMessage", chat_id=tutor.id)
+    sessions = bot.app.bot_data["repitbot"].sessions  # type: ignore[union-attr]
+    session = await sessions.get(tutor.id)
+    assert session is not None and session.refresh_token
+
+    redis = Redis.from_url(bot.settings.redis_url, decode_responses=True)
+    try:
+        key = f"bot:session:{tutor.id}"
+        stored = await redis.get(key)
+        assert session.refresh_token not in stored and session.access_token not in stored
+        assert session.user_id not in stored  # nothing of it is readable
+
+        elsewhere = SessionStore(redis, session_seal("another-secret"))
+        assert await elsewhere.get(tutor.id) is None
+
+        await redis.set(key, json.dumps(asdict(session)))  # as the bot stored it before sealing
+        assert await sessions.get(tutor.id) == session
+        await sessions.save(session)
+        assert not (await redis.get(key)).startswith("{")
+        assert await sessions.get(tutor.id) == session
+    finally:
+        await redis.aclose()
