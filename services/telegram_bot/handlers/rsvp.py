@@ -26,7 +26,7 @@ from services.telegram_bot.i18n import t
 log = logging.getLogger(__name__)
 
 
-async def _tell_tutor(context: Context, who: Caller, lesson: dict[str, Any], key: str) -> None:
+async def _tell_tutor_coming(context: Context, who: Caller, lesson: dict[str, Any]) -> None:
     chat = await who.bot.sessions.chat_of(str(lesson["tutor_id"]))
     if chat is None:
         return  # the tutor has no chat with the bot: nobody to tell
@@ -36,7 +36,7 @@ async def _tell_tutor(context: Context, who: Caller, lesson: dict[str, Any], key
     zone_time = datetime.fromisoformat(lesson["starts_at"]).astimezone(zone)
     text = t(
         lang,
-        key,
+        "rsvp_tutor_coming",
         name=who.user.full_name or "—",
         subject=lesson.get("subject") or "",
         time=zone_time.strftime("%d.%m %H:%M"),
@@ -57,7 +57,7 @@ async def coming(update: Update, context: Context, who: Caller) -> None:
     await answer(
         update, who.t("rsvp_confirmed", subject=lesson.get("subject") or "", time=who.when(lesson["starts_at"]))
     )
-    await _tell_tutor(context, who, lesson, "rsvp_tutor_coming")
+    await _tell_tutor_coming(context, who, lesson)
 
 
 @signed_in("student")
