@@ -135,12 +135,11 @@ async def runway(session: AsyncSession, account: Account, *, now: datetime) -> R
 def walk(balance: int, currency: str, upcoming: Sequence[Upcoming], default: Money | None) -> Runway:
     """The runway of ``balance`` over ``upcoming`` (the scheduled lessons from now on, in start order),
     with ``default`` (the student's price, else the tutor's) for a lesson without its own."""
-    default_amount = default.amount if default and default.currency == currency else None
+    default_amount = _price_in(currency, None, default)
     upcoming = upcoming[:MAX_RUNWAY_LESSONS]
     remaining, covered, until = balance, 0, None
     for lesson in upcoming:
-        own = lesson.price if lesson.price is not None and lesson.currency == currency else None
-        price = own if own is not None else default_amount
+        price = _price_in(currency, _own_price(lesson), default)
         if price is None or remaining < price:  # no price known yet, or the balance runs out here
             break
         remaining -= price
@@ -183,19 +182,23 @@ def _own_price(lesson: Upcoming | None) -> Money | None:
     return Money(lesson.price, lesson.currency)
 
 
+def _price_in(currency: str, own: Money | None, default: Money | None) -> int | None:
+    """What a scheduled lesson costs an account in ``currency``: its own price, else ``default`` (the
+    student's, else the tutor's); None when neither is known in that currency."""
+    for price in (own, default):
+        if price is not None and price.currency == currency:
+            return price.amount
+    return None
+
+
 def next_is_covered(
     balance: int, currency: str, own: Money | None, default: Money | None, *, scheduled: bool = False
 ) -> bool:
     """Whether ``balance`` pays for the next scheduled lesson (``scheduled``; ``own``: its own price, if
     any), at its own price else ``default``; with nothing scheduled, or no price known yet, whether it is
     not a debt."""
-    if not scheduled:
-        return balance >= 0
-    if own is not None and own.currency == currency:
-        return balance >= own.amount
-    if default is not None and default.currency == currency:
-        return balance >= default.amount
-    return balance >= 0  # no price known yet: only a debt is something to say
+    price = _price_in(currency, own, default) if scheduled else None
+    return balance >= (price or 0)  # nothing scheduled, or no price known yet: only a debt is something to say
 
 
 async def say_if_low(session: AsyncSession, account: Account, *, now: datetime) -> Runway:

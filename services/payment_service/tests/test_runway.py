@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import asyncpg
 
+from services.payment_service.domain.prices import Money
+from services.payment_service.domain.runway import Runway, next_is_covered, walk
 from services.payment_service.tests.conftest import (
     Api,
     completed,
@@ -119,3 +122,29 @@ async def test_a_top_up_says_how_many_scheduled_lessons_it_pays_for(
     assert [r["n"] for r in covered] == ["1", "2"]
     balance = (await api.balance(family.student, family.student.id)).json()
     assert (balance["balance"], balance["lessons_covered"]) == (6500, 6)  # 3 scheduled + 3500 // 1000
+
+
+def test_a_lesson_costs_its_own_price_in_the_accounts_currency_else_the_default() -> None:
+    """walk and next_is_covered price a scheduled lesson by one rule: its own price when it is in the
+    account's currency, else the default (the student's price, else the tutor's) in that currency, else
+    nothing is known yet (the walk stops; only a debt is uncovered)."""
+    day = datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+    def lesson(price: int | None, currency: str | None, days: int = 0) -> SimpleNamespace:
+        return SimpleNamespace(price=price, currency=currency, starts_at=day + timedelta(days=days))
+
+    rub = Money(1000, "RUB")
+    own_rub, own_usd, none_own = lesson(600, "RUB"), lesson(20, "USD", 1), lesson(None, None, 2)
+    # 600 (its own) + 1000 (the default, not its USD price) + 1000 (the default) = 2600
+    assert walk(2600, "RUB", [own_rub, own_usd, none_own], rub) == Runway(3, none_own.starts_at, 3, True)
+    assert walk(2599, "RUB", [own_rub, own_usd, none_own], rub) == Runway(2, own_usd.starts_at, 2, True)
+    # a default in another currency is no price: the walk stops at the first lesson without its own
+    assert walk(5000, "RUB", [own_rub, own_usd], Money(50, "USD")) == Runway(1, own_rub.starts_at, 1, True)
+    # nothing scheduled: whole lessons at the default, and covered unless in debt
+    assert walk(2500, "RUB", [], rub) == Runway(2, None, 0, True)
+
+    assert next_is_covered(600, "RUB", Money(600, "RUB"), rub, scheduled=True)
+    assert not next_is_covered(600, "RUB", Money(6, "USD"), rub, scheduled=True)  # its USD price: the default
+    assert next_is_covered(0, "RUB", None, Money(50, "USD"), scheduled=True)  # no price known: not a debt
+    assert not next_is_covered(-1, "RUB", None, None, scheduled=True)
+    assert not next_is_covered(-1, "RUB", None, rub) and next_is_covered(0, "RUB", None, rub)
