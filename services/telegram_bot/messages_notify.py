@@ -156,6 +156,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "🔥 Тревога {alertname} ({severity}), {service}: {summary}\n{description}",
         "en": "🔥 Alert {alertname} ({severity}), {service}: {summary}\n{description}",
     },
+    "notify_alert_runbook": {"ru": "📖 Что делать: {runbook}", "en": "📖 What to do: {runbook}"},
     "notify_alert_resolved": {
         "ru": "✅ Тревога снята: {alertname}, {service}: {summary}",
         "en": "✅ Resolved: {alertname}, {service}: {summary}",

@@ -199,6 +199,8 @@ def render(template: str, params: dict[str, Any], lang: str) -> str:
         }
     elif template in ("alert_firing", "alert_resolved"):
         values = {k: p.get(k) or "" for k in ("alertname", "severity", "service", "summary", "description")}
+        if template == "alert_firing" and p.get("runbook"):  # the alert rule's runbook annotation
+            return t(lang, key, **values) + "\n" + t(lang, "notify_alert_runbook", runbook=p["runbook"])
     else:  # a text without placeholders
         values = {}
     return t(lang, key, **values)

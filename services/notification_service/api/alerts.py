@@ -71,6 +71,7 @@ async def alertmanager_webhook(
             "service": alert.labels.get("service") or alert.labels.get("job"),
             "summary": alert.annotations.get("summary"),
             "description": alert.annotations.get("description"),
+            "runbook": alert.annotations.get("runbook"),  # what to do: the admin reads it at 3 a.m.
             "starts_at": alert.startsAt,
             "ends_at": alert.endsAt,
         }

@@ -22,7 +22,10 @@ def webhook(alertname: str, status: str = "firing") -> dict[str, Any]:
             {
                 "status": status,
                 "labels": {"alertname": alertname, "severity": "critical", "service": "payment-service"},
-                "annotations": {"summary": "payment-service is down"},
+                "annotations": {
+                    "summary": "payment-service is down",
+                    "runbook": "FINAL_MICROSERVICES_DOCUMENTATION.md#runbook-servicedown",
+                },
                 "startsAt": "2030-01-01T10:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z",
                 "fingerprint": uuid.uuid4().hex[:16],
@@ -49,6 +52,7 @@ async def test_an_alert_goes_to_every_admin_once_per_status(
     assert str(tutor.id) not in {x["user_id"] for x in firing}
     mine = next(x for x in firing if x["user_id"] == str(admin.id))
     assert mine["chat_id"] == 777 and mine["params"]["summary"] == "payment-service is down"
+    assert mine["params"]["runbook"] == "FINAL_MICROSERVICES_DOCUMENTATION.md#runbook-servicedown"
 
     # Alertmanager resends: the same dedup_key, so the bot tells the admin once
     assert (await client.post("/internal/alerts", json=body, headers=headers)).status_code == 202

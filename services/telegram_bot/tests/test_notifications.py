@@ -151,6 +151,27 @@ def test_a_cancellation_tells_the_tutor_whose_lesson_and_the_payer_whether_it_is
     assert free == "❌ Petya: the lesson Maths (27.11 10:00) is cancelled by the student."
 
 
+def test_a_firing_alert_tells_the_admin_what_to_do() -> None:
+    params = {
+        "status": "firing",
+        "alertname": "ServiceDown",
+        "severity": "critical",
+        "service": "payment-service",
+        "summary": "payment-service is down",
+        "description": "no answer for 2 minutes",
+        "runbook": "FINAL_MICROSERVICES_DOCUMENTATION.md#runbook-servicedown",
+    }
+    assert render("alert_firing", params, "en") == (
+        "🔥 Alert ServiceDown (critical), payment-service: payment-service is down\nno answer for 2 minutes\n"
+        "📖 What to do: FINAL_MICROSERVICES_DOCUMENTATION.md#runbook-servicedown"
+    )
+    assert render("alert_firing", params, "ru").endswith(
+        "📖 Что делать: FINAL_MICROSERVICES_DOCUMENTATION.md#runbook-servicedown"
+    )
+    assert "📖" not in render("alert_firing", params | {"runbook": None}, "en")  # a rule without one
+    assert "📖" not in render("alert_resolved", params | {"status": "resolved"}, "en")
+
+
 def test_a_reminder_renders_in_the_recipients_zone_with_rsvp_buttons_for_the_student_only() -> None:
     params = {
         "lesson_id": "L1",
