@@ -80,7 +80,7 @@ def _out(user_id: uuid.UUID, recipient: Recipient | None) -> PreferencesOut:
     return PreferencesOut(
         user_id=user_id,
         timezone=recipient.timezone,
-        enabled_kinds=recipient.enabled_kinds if recipient.enabled_kinds is not None else list(KINDS),
+        enabled_kinds=[kind for kind in KINDS if kind not in (recipient.disabled_kinds or ())],
         quiet_hours=quiet,
         language=recipient.preferred_language,  # type: ignore[arg-type]
         reminder_offsets_minutes=recipient.reminder_offsets_minutes,
@@ -111,7 +111,7 @@ async def replace_preferences(
     planned too (a reminder already sent stays sent)."""
     me = user_id_of(caller)
     values = {
-        "enabled_kinds": None if set(body.enabled_kinds) == set(KINDS) else body.enabled_kinds,
+        "disabled_kinds": [kind for kind in KINDS if kind not in body.enabled_kinds] or None,
         "quiet_hours_start": parse_hhmm(body.quiet_hours.start) if body.quiet_hours else None,
         "quiet_hours_end": parse_hhmm(body.quiet_hours.end) if body.quiet_hours else None,
         "preferred_language": body.language,

@@ -101,7 +101,7 @@ def decide(
     """What to do with a notification of ``kind`` at ``now``: a kind switched off is suppressed; inside quiet
     hours it waits for their end, unless it is urgent, or their end is not before ``deadline`` (a lesson's
     start): then it is dropped, or sent at once when ``late`` says so (news of a change to that lesson)."""
-    if recipient is not None and recipient.enabled_kinds is not None and kind not in recipient.enabled_kinds:
+    if recipient is not None and kind in (recipient.disabled_kinds or ()):
         return Decision("suppressed", reason=f"{kind} is switched off")
     ends = None if urgent else quiet_until(recipient, now)
     if ends is None:

@@ -52,7 +52,8 @@ class Recipient(Base):
     telegram_id: Mapped[int | None] = mapped_column(BigInteger)
     # minutes before a lesson; None: the service's default
     reminder_offsets_minutes: Mapped[list[int] | None] = mapped_column(JSONB)
-    enabled_kinds: Mapped[list[str] | None] = mapped_column(JSONB)  # None: every kind
+    # the kinds switched off (None: none), so a kind added later is on for everyone
+    disabled_kinds: Mapped[list[str] | None] = mapped_column(JSONB)
     quiet_hours_start: Mapped[time | None] = mapped_column(Time)  # local time in ``timezone``
     quiet_hours_end: Mapped[time | None] = mapped_column(Time)
     preferred_language: Mapped[str | None] = mapped_column(String(8))  # overrides ``language``

@@ -3,14 +3,28 @@ validated with a 422 naming it."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import json
 import uuid
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from alembic import command
 
-from services.notification_service.domain.delivery import KINDS
+from services.notification_service.domain.delivery import KINDS, decide
 from services.notification_service.tests.conftest import Events, prefer
+from shared.fleet import by_name
+from shared.migrations import alembic_config, upgrade
+from shared.testing import infra
+
+KINDS_THEN = importlib.import_module(
+    "services.notification_service.migrations.versions.20261127_notification_service_disabled_kinds"
+).KINDS_THEN
 
 URL = "/api/v1/notifications/preferences"
 
@@ -97,3 +111,60 @@ async def test_an_admin_reads_anyones_and_nobody_else_does(client: httpx.AsyncCl
     own = await client.get(URL, params={"user_id": family.student.id}, headers=family.student.headers)
     assert own.status_code == 200
     assert (await client.get(URL)).status_code == 401
+
+
+async def test_a_kind_added_later_is_on_for_a_user_who_switched_others_off(
+    client: httpx.AsyncClient, events: Events, db: asyncpg.Pool
+) -> None:
+    """What is kept is the kinds switched off: a kind the service learns later is sent to everyone, also
+    to a user who had changed their preferences before it existed."""
+    family = await events.family()
+    await prefer(client, family.student, enabled_kinds=[k for k in KINDS if k != "weekly_summary"])
+    stored = await db.fetchval("SELECT disabled_kinds FROM recipients WHERE user_id = $1", uuid.UUID(family.student.id))
+    assert json.loads(stored) == ["weekly_summary"]
+    recipient = SimpleNamespace(disabled_kinds=["weekly_summary"], quiet_hours_start=None, quiet_hours_end=None)
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    assert decide(recipient, "a_kind_from_next_year", now).status == "requested"  # type: ignore[arg-type]
+    assert decide(recipient, "weekly_summary", now).status == "suppressed"  # type: ignore[arg-type]
+    # the API still speaks of the kinds left on, in the service's order
+    seen = (await client.get(URL, headers=family.student.headers)).json()["enabled_kinds"]
+    assert seen == [k for k in KINDS if k != "weekly_summary"]
+
+
+async def test_the_migration_turns_kinds_left_on_into_kinds_switched_off_and_back(run_id: str) -> None:
+    spec = by_name("notification-service")
+    name = f"repitbot_test_notification_kinds_{run_id}"
+    url = await infra.create_database(name)
+    try:
+        await asyncio.to_thread(upgrade, spec, url, "526548718e18")  # enabled_kinds, before
+        people = {label: uuid.uuid4() for label in ("default", "some_off", "all_on", "none_on")}
+        some_on = [k for k in KINDS_THEN if k not in ("weekly_summary", "alert")]
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.executemany(
+                "INSERT INTO recipients (user_id, enabled_kinds) VALUES ($1, $2::jsonb)",
+                [
+                    (people["default"], None),
+                    (people["some_off"], json.dumps(some_on)),
+                    (people["all_on"], json.dumps(list(KINDS_THEN))),
+                    (people["none_on"], "[]"),
+                ],
+            )
+            await asyncio.to_thread(upgrade, spec, url, "7c1e2d4b9a30")
+            rows = await connection.fetch("SELECT user_id, disabled_kinds FROM recipients")
+            disabled = {r["user_id"]: json.loads(r["disabled_kinds"]) if r["disabled_kinds"] else None for r in rows}
+            assert disabled == {
+                people["default"]: None,
+                people["some_off"]: ["alert", "weekly_summary"],
+                people["all_on"]: None,
+                people["none_on"]: sorted(KINDS_THEN),
+            }
+            await asyncio.to_thread(command.downgrade, alembic_config(spec, url), "526548718e18")
+            rows = await connection.fetch("SELECT user_id, enabled_kinds FROM recipients")
+            enabled = {r["user_id"]: json.loads(r["enabled_kinds"]) if r["enabled_kinds"] else None for r in rows}
+            assert enabled[people["default"]] is None and enabled[people["none_on"]] == []
+            assert enabled[people["some_off"]] == sorted(some_on)
+        finally:
+            await connection.close()
+    finally:
+        await infra.drop_database(name)
