@@ -29,7 +29,7 @@ from services.telegram_bot.settings import BotSettings
 from shared.config import ServiceSettings
 from shared.fleet import BOT_PACKAGE, FLEET, ServiceSpec
 from shared.health import router as health_router
-from shared.runner.compose_secrets import ComposeSecretNames, write_compose_secrets
+from shared.runner.compose_secrets import MONITORING_ROLE, ComposeSecretNames, write_compose_secrets
 from shared.runner.dev_secrets import ensure_dev_secrets
 from shared.runner.environment import service_environment
 from shared.runner.layout import REPO_ROOT, FleetLayout
@@ -299,20 +299,39 @@ def test_the_postgres_init_script_is_idempotent(tmp_path: Path) -> None:
 
     endpoints = Endpoints.from_environment()
     database = f"repitbot_ci{uuid.uuid4().hex[:6]}"
+    monitor = f"repitbot_ci_monitor{uuid.uuid4().hex[:6]}"
     (tmp_path / f"{database}_password").write_text("a-password\n")
+    (tmp_path / "postgres_exporter_password").write_text("another-password\n")
     env = {
         "PATH": "/usr/bin:/bin",
         "SECRETS_DIR": str(tmp_path),
         "SERVICE_DATABASES": database,
+        "MONITORING_ROLE": monitor,
         "PGHOST": endpoints.pg_host,
         "PGPORT": str(endpoints.pg_port),
     }
+
+    def psql(user: str, dbname: str, sql: str) -> subprocess.CompletedProcess[str]:
+        command = ["psql", "-XAtq", "-U", user, "-d", dbname, "-c", sql]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
     try:
         for _ in range(2):
             result = subprocess.run(["bash", str(POSTGRES_INIT)], env=env, capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
+        # the exporter's role reads the statistics and nothing else: no superuser, no service database
+        attributes = psql(
+            "postgres",
+            "postgres",
+            f"SELECT rolsuper, rolcanlogin, pg_has_role('{monitor}', 'pg_monitor', 'member')"
+            f" FROM pg_roles WHERE rolname = '{monitor}'",
+        )
+        assert attributes.stdout.strip() == "f|t|t", attributes.stderr
+        assert psql(monitor, "postgres", "SELECT count(*) > 0 FROM pg_stat_activity").stdout.strip() == "t"
+        refused = psql(monitor, database, "SELECT 1")
+        assert refused.returncode != 0 and "permission denied" in refused.stderr
     finally:
-        drop_databases(endpoints.pg_admin_dsn, [database], roles=[database])
+        drop_databases(endpoints.pg_admin_dsn, [database], roles=[database, monitor])
 
 
 # --- the gateway (activates once services/api_gateway exists) -------------------------------------
@@ -541,10 +560,10 @@ def test_compose_secrets_are_made_once_and_keep_the_operators_token(compose_secr
     write_compose_secrets(directory, FLEET)
     after = {path.name: path.read_bytes() for path in directory.iterdir()}
     assert after == before
-    password = (directory / "postgres_password").read_text().strip()
+    password = (directory / "postgres_exporter_password").read_text().strip()
     assert (directory / "postgres_exporter_dsn").read_text().strip() == (
-        f"postgresql://postgres:{password}@postgres:5432/postgres?sslmode=disable"
-    )
+        f"postgresql://{MONITORING_ROLE}:{password}@postgres:5432/postgres?sslmode=disable"
+    ), "the exporter's own pg_monitor role, not the superuser"
     assert len((directory / "grafana_admin_password").read_text().strip()) >= 32
 
 

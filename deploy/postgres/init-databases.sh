@@ -4,7 +4,9 @@
 # existing volume, run it again:
 #   docker compose -f docker-compose.microservices.yml exec postgres /docker-entrypoint-initdb.d/10-repitbot.sh
 # SERVICE_DATABASES lists the databases (the role has the database's name); the role's password
-# is the secret /run/secrets/<database>_password.
+# is the secret /run/secrets/<database>_password. The metrics exporter gets a role of its own,
+# MONITORING_ROLE (repitbot_monitor), member of pg_monitor and nothing else: it reads the statistics
+# views, not the services' data (password: the secret postgres_exporter_password).
 set -euo pipefail
 secrets_dir=${SECRETS_DIR:-/run/secrets}
 
@@ -20,3 +22,13 @@ SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', :'name') \
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'name', :'name') \gexec
 SQL
 done
+
+monitoring_role=${MONITORING_ROLE:-repitbot_monitor}
+password=$(cat "$secrets_dir/postgres_exporter_password")
+echo "repitbot: role $monitoring_role for the metrics exporter"
+psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" --dbname postgres \
+     -v name="$monitoring_role" -v password="$password" <<'SQL'
+SELECT format('CREATE ROLE %I', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'name', :'password') \gexec
+SELECT format('GRANT pg_monitor TO %I', :'name') \gexec
+SQL

@@ -28,6 +28,8 @@ SECRETS_DIR = REPO_ROOT / "secrets"
 FILE_MODE = 0o644
 RABBITMQ_USER = "repitbot"
 RABBITMQ_VHOST = "repitbot"
+# the metrics exporter's PostgreSQL role (deploy/postgres/init-databases.sh): pg_monitor, not the superuser
+MONITORING_ROLE = "repitbot_monitor"
 
 
 def _random() -> str:
@@ -66,8 +68,8 @@ class ComposeSecretNames:
     notification_service = ("alertmanager_token",)  # Alertmanager's webhook bearer token
     operator_filled = ("telegram_bot_token",)  # created empty: the operator puts @BotFather's token in
     telegram_bot = ("telegram_bot_webhook_secret",)  # Telegram sends it with every webhook update
-    monitoring = ("grafana_admin_password",)
-    derived_monitoring = ("postgres_exporter_dsn",)  # the superuser's DSN, rebuilt from postgres_password
+    monitoring = ("grafana_admin_password", "postgres_exporter_password")
+    derived_monitoring = ("postgres_exporter_dsn",)  # the exporter's own role (pg_monitor), rebuilt from its password
 
     @classmethod
     def all(cls, specs: tuple[ServiceSpec, ...] = FLEET) -> set[str]:
@@ -115,7 +117,7 @@ def write_compose_secrets(directory: Path = SECRETS_DIR, specs: tuple[ServiceSpe
     derive("redis_url", f"redis://:{read('redis_password')}@redis:6379/0")
     derive(
         "postgres_exporter_dsn",
-        f"postgresql://postgres:{read('postgres_password')}@postgres:5432/postgres?sslmode=disable",
+        f"postgresql://{MONITORING_ROLE}:{read('postgres_exporter_password')}@postgres:5432/postgres?sslmode=disable",
     )
     derive(
         "service_accounts",
