@@ -66,14 +66,32 @@ class Standing:
     def values(self, profile: Profile) -> dict[str, int]:
         return {**self.counts, "level": profile.level, "streak": profile.longest_streak}
 
+    def count_award(self, source: str, grade: int | None) -> None:
+        """What one more award of ``source`` (graded ``grade``) adds to the counters: as ``_STANDINGS``
+        would count it after it is in the ledger."""
+        for metric, (counted_source, excellent_only) in LEDGER_COUNTERS.items():
+            if source == counted_source and (not excellent_only or grade == 5):
+                self.counts[metric] += 1
+
+
+# the ledger's counters the rules look at: metric -> (the award's source, graded 5 only); counted in SQL
+# by _STANDINGS and in memory by Standing.count_award, from this one table
+LEDGER_COUNTERS: dict[str, tuple[str, bool]] = {
+    "lessons": ("lesson", False),
+    "excellent_lessons": ("lesson", True),
+    "homeworks": ("homework", False),
+    "excellent_homeworks": ("homework", True),
+    "materials": ("material", False),
+}
+
 
 _LEDGER = XpEntry.__table__.c
 _ACHIEVEMENTS = Achievement.__table__
 
 
-def _count(source: str, excellent: bool = False) -> ColumnElement[int]:
+def _count(source: str, excellent_only: bool) -> ColumnElement[int]:
     condition = _LEDGER.source == source
-    return func.count().filter(and_(condition, _LEDGER.grade == 5) if excellent else condition)
+    return func.count().filter(and_(condition, _LEDGER.grade == 5) if excellent_only else condition)
 
 
 # one row per wanted student, even one with no ledger row yet: the ledger's counters and the codes unlocked
@@ -81,11 +99,7 @@ _WANTED = func.unnest(bindparam("ids", type_=ARRAY(Uuid()))).table_valued("stude
 _STANDINGS = (
     select(
         _WANTED.c.student_id,
-        _count("lesson"),
-        _count("lesson", excellent=True),
-        _count("homework"),
-        _count("homework", excellent=True),
-        _count("material"),
+        *(_count(source, excellent_only) for source, excellent_only in LEDGER_COUNTERS.values()),
         select(func.array_agg(_ACHIEVEMENTS.c.code))
         .where(_ACHIEVEMENTS.c.student_id == _WANTED.c.student_id)
         .scalar_subquery(),
@@ -93,7 +107,10 @@ _STANDINGS = (
     .select_from(
         _WANTED.outerjoin(
             XpEntry.__table__,
-            and_(_LEDGER.student_id == _WANTED.c.student_id, _LEDGER.source.in_(("lesson", "homework", "material"))),
+            and_(
+                _LEDGER.student_id == _WANTED.c.student_id,
+                _LEDGER.source.in_(sorted({source for source, _ in LEDGER_COUNTERS.values()})),
+            ),
         )
     )
     .group_by(_WANTED.c.student_id)
@@ -105,17 +122,8 @@ async def standings(session: AsyncSession, student_ids: Iterable[uuid.UUID]) -> 
     ledger) and the achievements already unlocked, in one statement for all of them."""
     rows = await session.execute(_STANDINGS, {"ids": list(dict.fromkeys(student_ids))})
     return {
-        student_id: Standing(
-            {
-                "lessons": lessons,
-                "excellent_lessons": excellent_lessons,
-                "homeworks": homeworks,
-                "excellent_homeworks": excellent_homeworks,
-                "materials": materials,
-            },
-            set(codes or ()),
-        )
-        for student_id, lessons, excellent_lessons, homeworks, excellent_homeworks, materials, codes in rows.all()
+        student_id: Standing(dict(zip(LEDGER_COUNTERS, counts, strict=True)), set(codes or ()))
+        for student_id, *counts, codes in rows.all()
     }
 
 

@@ -117,8 +117,7 @@ async def on_lesson_completed(session: AsyncSession, envelopes: Sequence[Envelop
                         source_event_id=envelope.event_id,
                         reason=None,
                     )
-                    standing.counts["lessons"] += 1
-                    standing.counts["excellent_lessons"] += lesson.grade == 5
+                    standing.count_award("lesson", lesson.grade)
                     unlocked += await achievements.announce_earned(session, profile, envelope.occurred_at, standing)
                 # the event's day (its occurred_at, in the student's time zone) is a study day
                 study, excused = studied[lesson.student_id]
