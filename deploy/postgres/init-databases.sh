@@ -10,25 +10,26 @@
 set -euo pipefail
 secrets_dir=${SECRETS_DIR:-/run/secrets}
 
-for database in ${SERVICE_DATABASES:?set SERVICE_DATABASES, e.g. "repitbot_user repitbot_lesson"}; do
-  password=$(cat "$secrets_dir/${database}_password")
-  echo "repitbot: database and role $database"
+# login_role NAME PASSWORD [SQL]: the role (created once, its password set every time), then SQL run with
+# :'name' bound to it
+login_role() {
   psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" --dbname postgres \
-       -v name="$database" -v password="$password" <<'SQL'
-SELECT format('CREATE ROLE %I', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \gexec
-SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'name', :'password') \gexec
+       -v name="$1" -v password="$2" <<SQL
+SELECT format('CREATE ROLE %I', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \\gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'name', :'password') \\gexec
+${3:-}
+SQL
+}
+
+for database in ${SERVICE_DATABASES:?set SERVICE_DATABASES, e.g. "repitbot_user repitbot_lesson"}; do
+  echo "repitbot: database and role $database"
+  login_role "$database" "$(cat "$secrets_dir/${database}_password")" "
 SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'name') \gexec
 SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', :'name') \gexec
-SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'name', :'name') \gexec
-SQL
+SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'name', :'name') \gexec"
 done
 
 monitoring_role=${MONITORING_ROLE:-repitbot_monitor}
-password=$(cat "$secrets_dir/postgres_exporter_password")
 echo "repitbot: role $monitoring_role for the metrics exporter"
-psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" --dbname postgres \
-     -v name="$monitoring_role" -v password="$password" <<'SQL'
-SELECT format('CREATE ROLE %I', :'name') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \gexec
-SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'name', :'password') \gexec
-SELECT format('GRANT pg_monitor TO %I', :'name') \gexec
-SQL
+login_role "$monitoring_role" "$(cat "$secrets_dir/postgres_exporter_password")" \
+  "SELECT format('GRANT pg_monitor TO %I', :'name') \gexec"

@@ -42,32 +42,25 @@ KINDS_THEN = (
 
 def upgrade() -> None:
     op.add_column('recipients', sa.Column('disabled_kinds', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
-    op.get_bind().execute(
-        sa.text(
-            "UPDATE recipients SET disabled_kinds = ("
-            "  SELECT coalesce(jsonb_agg(kind ORDER BY kind), '[]'::jsonb)"
-            "  FROM jsonb_array_elements_text(CAST(:kinds AS jsonb)) AS kind WHERE NOT enabled_kinds ? kind"
-            ") WHERE enabled_kinds IS NOT NULL"
-        ),
-        {"kinds": _json(KINDS_THEN)},
-    )
+    _set_to_the_other_kinds('disabled_kinds', 'enabled_kinds')
     op.execute("UPDATE recipients SET disabled_kinds = NULL WHERE disabled_kinds = '[]'::jsonb")
     op.drop_column('recipients', 'enabled_kinds')
 
 
 def downgrade() -> None:
     op.add_column('recipients', sa.Column('enabled_kinds', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
-    op.get_bind().execute(
-        sa.text(
-            "UPDATE recipients SET enabled_kinds = ("
-            "  SELECT coalesce(jsonb_agg(kind ORDER BY kind), '[]'::jsonb)"
-            "  FROM jsonb_array_elements_text(CAST(:kinds AS jsonb)) AS kind WHERE NOT disabled_kinds ? kind"
-            ") WHERE disabled_kinds IS NOT NULL"
-        ),
-        {"kinds": _json(KINDS_THEN)},
-    )
+    _set_to_the_other_kinds('enabled_kinds', 'disabled_kinds')
     op.drop_column('recipients', 'disabled_kinds')
 
 
-def _json(kinds: Sequence[str]) -> str:
-    return json.dumps(list(kinds))
+def _set_to_the_other_kinds(column: str, listed: str) -> None:
+    """``column`` := the kinds of KINDS_THEN not in ``listed``, where ``listed`` is set (NULL stays NULL)."""
+    op.get_bind().execute(
+        sa.text(
+            f"UPDATE recipients SET {column} = ("
+            "  SELECT coalesce(jsonb_agg(kind ORDER BY kind), '[]'::jsonb)"
+            f"  FROM jsonb_array_elements_text(CAST(:kinds AS jsonb)) AS kind WHERE NOT {listed} ? kind"
+            f") WHERE {listed} IS NOT NULL"
+        ),
+        {"kinds": json.dumps(KINDS_THEN)},
+    )
