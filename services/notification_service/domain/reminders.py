@@ -64,28 +64,27 @@ async def plan_lesson(
     )
     facts = _facts(lesson)
     for user_id in recipients:
-        await _arm(session, facts, user_id, offsets[user_id], now=now, rearm_sent=True)
+        await _arm(session, facts, user_id, offsets[user_id], now=now)
 
 
 async def replan_for_user(
     session: AsyncSession, user_id: uuid.UUID, *, default_offsets: Sequence[int], now: datetime
 ) -> None:
-    """The user's offsets (just changed) applied to their lessons still ahead: each lesson with a reminder
-    pending for them gets exactly the new offsets not yet past at ``now``; one already sent stays sent."""
+    """The user's offsets (just changed) applied to their lessons still ahead, those with a reminder pending
+    for them: a pending reminder at an offset no longer chosen is withdrawn, one at an offset still chosen
+    is left as it is (a postponement by quiet hours included), and a newly chosen offset not yet past at
+    ``now`` is armed (over a reminder withdrawn earlier at that offset, never over one sent)."""
     [offsets] = (await _offsets(session, [user_id], default_offsets)).values()
-    pending = await session.scalars(
-        select(Reminder).where(Reminder.user_id == user_id, Reminder.status == "pending", Reminder.starts_at > now)
+    pending = list(
+        await session.scalars(
+            select(Reminder).where(Reminder.user_id == user_id, Reminder.status == "pending", Reminder.starts_at > now)
+        )
     )
-    lessons = {reminder.lesson_id: _facts(reminder) for reminder in pending}
-    if not lessons:
-        return
-    await session.execute(
-        update(Reminder)
-        .where(Reminder.user_id == user_id, Reminder.status == "pending", Reminder.lesson_id.in_(lessons))
-        .values(status="withdrawn")
-    )
-    for facts in lessons.values():
-        await _arm(session, facts, user_id, offsets, now=now, rearm_sent=False)
+    dropped = [reminder.id for reminder in pending if reminder.offset_minutes not in offsets]
+    if dropped:
+        await session.execute(update(Reminder).where(Reminder.id.in_(dropped)).values(status="withdrawn"))
+    for facts in {reminder.lesson_id: _facts(reminder) for reminder in pending}.values():
+        await _arm(session, facts, user_id, offsets, now=now, replacing="withdrawn")
 
 
 @dataclass(frozen=True)
@@ -111,10 +110,11 @@ async def _arm(
     offsets: Sequence[int],
     *,
     now: datetime,
-    rearm_sent: bool,
+    replacing: str | None = None,
 ) -> None:
-    """A pending reminder per offset not yet past; ``rearm_sent``: also over one already sent at that offset
-    (the lesson moved: a new time, a new reminder)."""
+    """A pending reminder per offset not yet past, over the lesson's reminder at that offset whatever its
+    status (the lesson moved: a new time, a new reminder), or, with ``replacing``, only over one in that
+    status (any other stays as it is)."""
     for minutes in offsets:
         due_at = lesson.starts_at - timedelta(minutes=minutes)
         if due_at < now:
@@ -134,7 +134,7 @@ async def _arm(
             statement.on_conflict_do_update(
                 constraint="uq_reminders_lesson_user_offset",
                 set_=values,
-                where=None if rearm_sent else Reminder.status != "sent",
+                where=None if replacing is None else Reminder.status == replacing,
             )
         )
 

@@ -49,6 +49,14 @@ async def test_a_reminder_in_quiet_hours_is_postponed_or_dropped(
     assert await requested(
         db, user_id=family.parent.id, params={"lesson_id": str(early.lesson_id), "minutes_before": 60}
     )
+    # preferences saved again (another language, the same offsets): the postponement stands
+    await prefer(client, family.student, quiet_hours={"start": "22:00", "end": "08:00"}, language="en")
+    again = await db.fetchrow(
+        "SELECT status, due_at, reason FROM reminders WHERE lesson_id = $1 AND user_id = $2 AND offset_minutes = 60",
+        early.lesson_id,
+        uuid.UUID(family.student.id),
+    )
+    assert dict(again) == dict(postponed)
 
     await emit_due(app.state.db, msk("2030-06-10", "08:00"))
     [sent] = await requested(db, **mine({"lesson_id": str(early.lesson_id), "minutes_before": 60}))
