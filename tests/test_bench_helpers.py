@@ -14,6 +14,7 @@ from benchmarks.__main__ import available, chosen
 from benchmarks.common.cli import MissingTool, bench_main
 from benchmarks.common.cpu import OTHER, CpuUsage
 from benchmarks.common.lock import try_lock
+from benchmarks.common.machine import describe_host_speed, host_speed
 from benchmarks.common.seed import Pair, interleaved, series_chunks
 from benchmarks.common.stats import Summary, percentile, percentile_label, rate, ratio
 from benchmarks.events.report import EventReport, LatencyPhase, ThroughputPhase
@@ -282,3 +283,14 @@ def test_the_benchmark_command_line_runs_reports_and_exits_by_what_happened(
     assert bench_main([], run=run, **common) == 2
     assert "must be a number" in capsys.readouterr().err
     assert len(seen) == 1  # nothing ran with a bad setting
+
+
+def test_the_host_speed_is_recorded_with_every_run_and_said_in_one_line() -> None:
+    speed = host_speed(tries=2)
+
+    assert 0 < speed["loop_ms_min"] <= speed["loop_ms_median"] <= speed["loop_ms_max"]
+    steal = speed["steal_percent_since_boot"]
+    assert steal is None or 0 <= steal <= 100  # a container without /proc/stat still gets the loop
+    line = describe_host_speed({"host_speed": speed})
+    assert f"took {speed['loop_ms_min']}-{speed['loop_ms_max']} ms" in line
+    assert describe_host_speed({}) == "host speed: not measured"  # a result from before the figure existed

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ def describe_machine(tools: Mapping[str, list[str]] | None = None) -> dict[str, 
         "kernel": platform.release(),
         "os": _os_release(),
         "python": platform.python_version(),
+        "host_speed": host_speed(),
         **{name: _version(command) for name, command in (tools or {}).items()},
         "git_commit": _version(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
         "uncommitted": _uncommitted_paths(),
@@ -32,8 +35,55 @@ def announce_machine(tools: Mapping[str, list[str]] | None = None, *, shared_by:
     """:func:`describe_machine`, and a line on the terminal saying what the run has (and who shares the CPUs)."""
     machine = describe_machine(tools)
     sharing = f" shared by {shared_by}" if shared_by else ""
-    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}){sharing}")
+    say(f"{machine['nproc']} CPUs ({machine['cpu_model']}){sharing}; {describe_host_speed(machine)}")
     return machine
+
+
+LOOP_ITERATIONS = 10_000_000
+
+
+def host_speed(tries: int = 5) -> dict[str, float | None]:
+    """How fast this host runs Python right now, so runs from different hours can be compared: a fixed
+    pure-Python loop timed ``tries`` times (a shared virtual machine's speed drifts by 2x between hours),
+    and the share of CPU time the hypervisor took since boot (steal)."""
+    timings = [_time_the_loop() for _ in range(tries)]
+    return {
+        "loop_iterations": LOOP_ITERATIONS,
+        "loop_ms_min": round(min(timings)),
+        "loop_ms_median": round(statistics.median(timings)),
+        "loop_ms_max": round(max(timings)),
+        "steal_percent_since_boot": _steal_percent(),
+    }
+
+
+def describe_host_speed(machine: Mapping[str, Any]) -> str:
+    """One line on how fast the host was: compare figures only between runs whose loop took about as long."""
+    speed = machine.get("host_speed") or {}
+    if not speed:
+        return "host speed: not measured"
+    return (
+        f"host speed: {speed['loop_iterations']:,} pure-Python additions took {speed['loop_ms_min']}"
+        f"-{speed['loop_ms_max']} ms (median {speed['loop_ms_median']}); steal {speed['steal_percent_since_boot']} %"
+        " of CPU time since boot"
+    )
+
+
+def _time_the_loop() -> float:
+    started = time.perf_counter()
+    total = 0
+    for number in range(LOOP_ITERATIONS):
+        total += number
+    return (time.perf_counter() - started) * 1000
+
+
+def _steal_percent() -> float | None:
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    steal = fields[7] if len(fields) > 7 else 0
+    return round(100 * steal / sum(fields), 1) if sum(fields) else None
 
 
 def _cpu_model() -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common.cpu import OTHER, WRK, CpuUsage
+from benchmarks.common.machine import describe_host_speed
 from benchmarks.common.results import RESULTS_DIR, write_results
 from benchmarks.common.stats import Summary, rate, ratio
 from benchmarks.events.settings import EventSettings
@@ -151,6 +152,7 @@ class EventReport:
             f"Event-path benchmark, {self.started_at:%Y-%m-%d %H:%M} UTC: lesson.completed committed -> XP visible",
             f"machine: {self.machine['nproc']} CPUs ({self.machine['cpu_model']}), {self.machine['memory_gib']} GiB;"
             " the harness, the services, PostgreSQL and RabbitMQ all share these CPUs",
+            describe_host_speed(self.machine),
             f"code: {self.machine['git_commit']}"
             + (
                 f", plus uncommitted changes in {len(self.machine['uncommitted'])} path(s)"
