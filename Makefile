@@ -12,7 +12,7 @@ RUNNER := $(BIN)/python -m shared.runner
 INSTALLED := $(VENV)/.installed
 DEBIAN_PACKAGES := postgresql redis-server rabbitmq-server fonts-dejavu-core prometheus prometheus-alertmanager
 
-.PHONY: help install deps run stop status logs migrate test soak lint audit bench sandbox create-admin lock clean
+.PHONY: help install deps run stop status logs dead-letters migrate test soak lint audit bench sandbox create-admin lock clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -39,6 +39,13 @@ status: install ## servers, processes and readiness of the local fleet
 
 logs: install ## latest log lines; `make logs CID=<correlation id>` shows one request across the fleet
 	$(RUNNER) logs $(if $(CID),--cid '$(CID)')
+
+# SERVICE, REPLAY and EVENT_ID reach the recipe as environment variables (make exports command-line variables)
+dead-letters: install ## events a service parked: make dead-letters SERVICE=payment-service [REPLAY=1 [EVENT_ID=...]] moves them back
+	@test -n "$${SERVICE:-}" || { echo "usage: make dead-letters SERVICE=payment-service [REPLAY=1 [EVENT_ID=<event id>]]" >&2; exit 2; }
+	@eval "$$($(RUNNER) env "$$SERVICE")"; \
+	$(BIN)/python -m shared.events.dead_letters $$(test -n "$${REPLAY:-}" && echo replay || echo list) "$$SERVICE" \
+	  $${EVENT_ID:+--event-id "$$EVENT_ID"}
 
 migrate: install ## create roles and databases, then migrate every service to head
 	$(RUNNER) migrate
