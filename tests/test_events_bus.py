@@ -303,8 +303,6 @@ async def test_a_multiple_ack_never_settles_an_earlier_delivery_still_waiting(
     assert not held.messages[0].settled  # type: ignore[attr-defined]
     await bus.close()  # the first, never settled, goes back to the queue
     # the broker cancels the consumer first and returns its deliveries a moment after the close
-    await eventually(
-        lambda: _ready_count(rabbit_url, service), what="the unsettled delivery back in the queue"
-    )
+    await eventually(lambda: _ready_count(rabbit_url, service), what="the unsettled delivery back in the queue")
     assert await _ready_count(rabbit_url, service) == 1  # and only that one
     held.released.set()
