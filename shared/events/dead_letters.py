@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,14 +77,8 @@ def _first_death(headers: dict[str, Any]) -> dict[str, Any]:
 async def look(rabbitmq_url: str, service: str) -> list[DeadLetter]:
     """Every dead letter of ``service``, oldest first; they all stay where they are."""
     async with _channel(rabbitmq_url) as channel:
-        queue, waiting = await _queue(channel, dead_letter_queue_name(service))
-        letters = []
-        for _ in range(waiting):
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            letters.append(DeadLetter.of(message))
-        return letters  # closing the channel gives every one back, unacknowledged
+        # each is held unacknowledged; closing the channel gives every one back
+        return [DeadLetter.of(message) async for message in _held(channel, dead_letter_queue_name(service))]
 
 
 async def replay(rabbitmq_url: str, service: str, event_ids: Collection[str] | None = None) -> list[DeadLetter]:
@@ -93,20 +87,27 @@ async def replay(rabbitmq_url: str, service: str, event_ids: Collection[str] | N
     waits for the next replay."""
     async with _channel(rabbitmq_url) as channel:
         await _queue(channel, service)  # the way back must exist before anything leaves
-        dead, waiting = await _queue(channel, dead_letter_queue_name(service))
         moved = []
-        for _ in range(waiting):
-            message = await dead.get(no_ack=False, fail=False)
-            if message is None:
-                break
+        async for message in _held(channel, dead_letter_queue_name(service)):
             letter = DeadLetter.of(message)
             if event_ids is not None and letter.event_id not in event_ids:
-                continue  # held unacknowledged until the channel closes, so the next get moves on past it
+                continue  # given back when the channel closes
             # the default exchange routes by queue name: the service's queue alone; returns after the confirm
             await channel.default_exchange.publish(_copy(message), routing_key=service, mandatory=True)
             await message.ack()
             moved.append(letter)
         return moved
+
+
+async def _held(channel: AbstractChannel, queue_name: str) -> AsyncIterator[AbstractIncomingMessage]:
+    """The messages in the queue when it is called, each taken and held unacknowledged on ``channel`` (so
+    the next take moves on past it) until acknowledged or the channel closes."""
+    queue, waiting = await _queue(channel, queue_name)
+    for _ in range(waiting):
+        message = await queue.get(no_ack=False, fail=False)
+        if message is None:
+            return
+        yield message
 
 
 def _copy(message: AbstractIncomingMessage) -> aio_pika.Message:
