@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.connection import make_url
 
 from shared.config import ServiceSettings
 from shared.events.bus import dead_letter_queue_name
@@ -133,7 +134,13 @@ class _channel:
         self._connection: aio_pika.abc.AbstractConnection | None = None
 
     async def __aenter__(self) -> AbstractChannel:
-        self._connection = await aio_pika.connect(self._url, timeout=10)
+        # built, then connected, so a failed connect is closed here, not left for the garbage collector
+        self._connection = aio_pika.Connection(make_url(self._url))
+        try:
+            await self._connection.connect(timeout=10)
+        except BaseException:
+            await self._connection.close()
+            raise
         return await self._connection.channel(publisher_confirms=True, on_return_raises=True)
 
     async def __aexit__(self, *_: object) -> None:
