@@ -3,6 +3,7 @@ moved back to that service alone once its handler is fixed, all of it or one eve
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -95,16 +96,16 @@ async def test_a_service_without_queues_is_named_not_guessed(rabbit_url: str, se
         await replay(rabbit_url, service)
 
 
-def test_the_command_says_what_it_found(
+async def test_the_command_says_what_it_found(
     rabbit_url: str, service: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RABBITMQ_URL", rabbit_url)
 
-    assert main(["list", service]) == 1
+    assert await _command(["list", service]) == 1
     assert "is '" + service + "' the name of a service that consumes events?" in capsys.readouterr().out
 
 
-def test_an_unreachable_broker_is_said_without_its_password(
+async def test_an_unreachable_broker_is_said_without_its_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.socket() as unused:
@@ -113,10 +114,17 @@ def test_an_unreachable_broker_is_said_without_its_password(
     made_up = "not-a-real-one"  # a password for this test alone (nothing listens on the port)
     monkeypatch.setenv("RABBITMQ_URL", f"amqp://ops:{made_up}@127.0.0.1:{port}/")
 
-    assert main(["replay", "payment-service"]) == 1
+    assert await _command(["replay", "payment-service"]) == 1
     said = capsys.readouterr().out
     assert f"cannot reach the broker at amqp://ops:***@127.0.0.1:{port}/" in said
     assert made_up not in said
+
+
+async def _command(argv: list[str]) -> int:
+    """The command as a shell runs it: ``main`` with its own ``asyncio.run``, in a thread of its own, so it
+    leaves this thread's event loop as it found it (``asyncio.run`` here would unset it, and aio-pika
+    connections collected later could then not close themselves)."""
+    return await asyncio.to_thread(main, argv)
 
 
 async def _count(letters: Awaitable[list[object]], wanted: int) -> bool:
