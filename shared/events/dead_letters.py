@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +58,6 @@ class DeadLetter:
     event_id: str  # "?" likewise
     occurred_at: str
     reason: str  # the broker's: "rejected" (the consumer gave up on it), "delivery_limit", ...
-    body: bytes
 
     @classmethod
     def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
@@ -66,8 +66,8 @@ class DeadLetter:
         try:
             envelope = Envelope.from_json(message.body)
         except ValueError:
-            return cls("?", "?", "?", f"{reason} (not a readable event)", message.body)
-        return cls(envelope.event_type, str(envelope.event_id), envelope.occurred_at.isoformat(), reason, message.body)
+            return cls("?", "?", "?", f"{reason} (not a readable event)")
+        return cls(envelope.event_type, str(envelope.event_id), envelope.occurred_at.isoformat(), reason)
 
 
 def _first_death(headers: dict[str, Any]) -> dict[str, Any]:
@@ -126,26 +126,16 @@ def _copy(message: AbstractIncomingMessage) -> aio_pika.Message:
     )
 
 
-class _channel:
-    """A connection with one confirming channel on which an unroutable publish raises."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._connection: aio_pika.abc.AbstractConnection | None = None
-
-    async def __aenter__(self) -> AbstractChannel:
-        # built, then connected, so a failed connect is closed here, not left for the garbage collector
-        self._connection = aio_pika.Connection(make_url(self._url))
-        try:
-            await self._connection.connect(timeout=10)
-        except BaseException:
-            await self._connection.close()
-            raise
-        return await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+@asynccontextmanager
+async def _channel(url: str) -> AsyncIterator[AbstractChannel]:
+    """A connection with one confirming channel on which an unroutable publish raises; closed on leaving,
+    a failed connect included (built, then connected, so the garbage collector is not left to close it)."""
+    connection = aio_pika.Connection(make_url(url))
+    try:
+        await connection.connect(timeout=10)
+        yield await connection.channel(publisher_confirms=True, on_return_raises=True)
+    finally:
+        await connection.close()
 
 
 async def _queue(channel: AbstractChannel, name: str) -> tuple[AbstractQueue, int]:
