@@ -26,6 +26,7 @@ from shared.events import EventHandler
 from shared.events.bus import EventBus, RabbitMQBus
 from shared.events.consumer import EventConsumer
 from shared.events.relay import OutboxRelay
+from shared.events.relay_thread import ThreadedOutboxRelay
 from shared.fleet import ServiceSpec, by_name
 from shared.health import router as health_router
 from shared.http import ServiceClient
@@ -105,16 +106,26 @@ def create_app(
             max_overflow=settings.db_max_overflow,
         )
         state.schema_heads = head_revisions(spec)
-        state.bus = bus or RabbitMQBus(
-            settings.rabbitmq_url,
-            service=settings.service_name,
-            exchange=settings.events_exchange,
-            delivery_limit=settings.event_delivery_limit,
-            publish_timeout=settings.publish_timeout_seconds,
-            prefetch=2 * settings.event_batch_size,
-        )
+
+        def rabbitmq_bus(role: str) -> RabbitMQBus:
+            return RabbitMQBus(
+                settings.rabbitmq_url,
+                service=settings.service_name,
+                role=role,
+                exchange=settings.events_exchange,
+                delivery_limit=settings.event_delivery_limit,
+                publish_timeout=settings.publish_timeout_seconds,
+                prefetch=2 * settings.event_batch_size,
+            )
+
+        state.bus = bus or rabbitmq_bus("consumer")
         state.access = AccessResolver(state.http)
-        state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
+        if bus is None:  # the relay publishes through a connection of its own, from a thread of its own
+            state.relay = ThreadedOutboxRelay(
+                state.db, lambda: rabbitmq_bus("outbox-relay"), poll_seconds=settings.outbox_poll_seconds
+            )
+        else:  # a bus handed in (a test's) lives on this loop
+            state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
         state.consumer = EventConsumer(
             state.db, state.bus, service=settings.service_name, handlers=handlers, batch_size=settings.event_batch_size
         )

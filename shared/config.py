@@ -55,7 +55,8 @@ class ServiceSettings(BaseSettings):
     # False for a service that owns no database (the gateway, the bot): production does not ask for one
     uses_database: ClassVar[bool] = True
     database_url: str | None = secret(None)
-    # eight services share one PostgreSQL (max_connections 100 by default): 8 x (5 + 5) fits
+    # eight services share one PostgreSQL (max_connections 100 by default): 8 x (5 + 5, plus the outbox
+    # relay's connection and its LISTEN connection) = 96 fits
     db_pool_size: int = 5
     db_max_overflow: int = 5
 

@@ -21,7 +21,9 @@ EVENTS_CONSUMED = Counter(
     "Events taken from the broker, by outcome (processed, duplicate, failed, dead_lettered)",
     ["service", "event_type", "outcome"],
 )
-BROKER_CONNECTED = Gauge("broker_connected", "1 while the service holds a broker connection", ["service"])
+BROKER_CONNECTED = Gauge(
+    "broker_connected", "1 while the service holds its broker connection for this role", ["service", "role"]
+)
 HOUSEKEEPING_DELETED = Counter(
     "housekeeping_deleted_total", "Rows past their retention deleted (shared/housekeeping.py)", ["service", "table"]
 )

@@ -34,7 +34,7 @@ def _event() -> Envelope:
 
 
 def _broker_connected(service: str) -> float | None:
-    return REGISTRY.get_sample_value("broker_connected", {"service": service})
+    return REGISTRY.get_sample_value("broker_connected", {"service": service, "role": "consumer"})
 
 
 class _Inbox:

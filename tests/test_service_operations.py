@@ -56,7 +56,9 @@ async def test_metrics_cover_requests_by_route_template_pool_outbox_and_consumer
     assert 'db_pool_connections{service="user-service",state="checked_out"}' in text
     assert 'outbox_backlog{service="user-service"}' in text
     assert "events_published_total" in text
-    assert 'broker_connected{service="user-service"} 1.0' in text
+    # two connections: the consumer's, and the outbox relay's from its own thread
+    assert 'broker_connected{role="consumer",service="user-service"} 1.0' in text
+    assert 'broker_connected{role="outbox-relay",service="user-service"} 1.0' in text
 
 
 async def test_one_request_is_traceable_through_logs_and_the_events_it_caused(fleet) -> None:

@@ -249,6 +249,7 @@ class RabbitMQBus:
         url: str,
         *,
         service: str,
+        role: str = "consumer",
         exchange: str = "repitbot.events",
         delivery_limit: int = 5,
         publish_timeout: float = 5.0,
@@ -261,6 +262,9 @@ class RabbitMQBus:
             raise ValueError("delivery_limit must be at least 1")
         self._url = url
         self._service = service
+        # a service holds two connections, the consumer's and its outbox relay's (shared/events/relay_thread.py)
+        self._role = role
+        self._connected = BROKER_CONNECTED.labels(service, role)
         self._exchange_name = exchange
         self._delivery_limit = delivery_limit
         self._publish_timeout = publish_timeout
@@ -275,7 +279,7 @@ class RabbitMQBus:
         self._setup_lock = asyncio.Lock()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
-        BROKER_CONNECTED.labels(service).set(0)
+        self._connected.set(0)
 
     @property
     def is_connected(self) -> bool:
@@ -285,7 +289,9 @@ class RabbitMQBus:
     async def start(self) -> None:
         if self._supervisor is None:
             self._closing = False
-            self._supervisor = asyncio.create_task(self._keep_connected(), name=f"rabbitmq-bus-{self._service}")
+            self._supervisor = asyncio.create_task(
+                self._keep_connected(), name=f"rabbitmq-bus-{self._service}-{self._role}"
+            )
 
     async def close(self) -> None:
         self._closing = True
@@ -362,7 +368,7 @@ class RabbitMQBus:
             delay = self._backoff_initial
             link = self._link
             assert link is not None
-            BROKER_CONNECTED.labels(self._service).set(1)
+            self._connected.set(1)
             log.info("broker connected", extra={"exchange": self._exchange_name})
             await link.lost.wait()
             if not self._closing:
@@ -375,7 +381,7 @@ class RabbitMQBus:
                 self._url,
                 timeout=self._connect_timeout,
                 heartbeat=self._heartbeat,
-                client_properties={"connection_name": self._service},
+                client_properties={"connection_name": f"{self._service} {self._role}"},
             )
         link = _Link(connection)
         self._link = link
@@ -467,7 +473,7 @@ class RabbitMQBus:
             log.warning("could not cancel a consumer", extra={"error": repr(exc)})
 
     async def _drop_link(self) -> None:
-        BROKER_CONNECTED.labels(self._service).set(0)
+        self._connected.set(0)
         link, self._link = self._link, None
         for subscription in self._subscriptions:
             subscription.queue = subscription.consumer_tag = None

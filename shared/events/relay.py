@@ -75,6 +75,15 @@ def _claim(batch_size: int) -> Update:
     )
 
 
+async def count_backlog(db: Database) -> int:
+    """Outbox rows not yet published."""
+    async with db.sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(outbox_events).where(outbox_events.c.published_at.is_(None))
+        )
+    return int(count or 0)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -141,11 +150,7 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         """Rows not yet published."""
-        async with self._db.sessionmaker() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(outbox_events).where(outbox_events.c.published_at.is_(None))
-            )
-        return int(count or 0)
+        return await count_backlog(self._db)
 
     # --- one pass ---
 

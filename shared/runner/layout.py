@@ -66,7 +66,7 @@ class FleetLayout:
             redis_db=TEST_REDIS_DB,
             state_dir=VAR_DIR / f"test-fleet-{run_id}",
             # The suite shares one PostgreSQL (max_connections 100 by default) with the fleet's eight
-            # pools, their LISTEN connections, second service processes some tests start and the tests'
+            # pools, their relays' and LISTEN connections, second service processes some tests start and the tests'
             # own connections: at the default 5 + 5 a full run peaked at 86. 3 + 4 leaves headroom.
             database_pool=TEST_DATABASE_POOL,
         )
