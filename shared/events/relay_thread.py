@@ -54,6 +54,10 @@ class LoopThread:
         self._thread.start()
         started.wait()
 
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
     async def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``function(*args)`` on the thread's loop and await its result from the caller's loop."""
         if self._loop is None:
@@ -92,17 +96,17 @@ class ThreadedOutboxRelay:
         # built on the thread, in its loop
         self._relay: OutboxRelay | None = None
         self._relay_db: Database | None = None
-        self.bus: EventBus | None = None
+        self._bus: EventBus | None = None
 
     async def start(self) -> None:
-        if self._relay is not None:
+        if self._thread.running:
             return
         self._thread.start()
         await self._thread.call(self._start_on_thread)
 
     async def stop(self) -> None:
         """The relay's own stop (its pass finished, then one last flush), then its connections and thread."""
-        if self._relay is not None:
+        if self._thread.running:
             await self._thread.call(self._stop_on_thread)
         await self._thread.stop()
 
@@ -119,14 +123,14 @@ class ThreadedOutboxRelay:
 
     async def _start_on_thread(self) -> None:
         self._relay_db = Database(self._db.url, service=self._db.service, pool_size=RELAY_POOL_SIZE, max_overflow=0)
-        self.bus = self._make_bus()
-        await self.bus.start()
-        self._relay = OutboxRelay(self._relay_db, self.bus, poll_seconds=self._poll_seconds)
+        self._bus = self._make_bus()
+        await self._bus.start()
+        self._relay = OutboxRelay(self._relay_db, self._bus, poll_seconds=self._poll_seconds)
         await self._relay.start()
 
     async def _stop_on_thread(self) -> None:
-        relay, bus, db = self._relay, self.bus, self._relay_db
-        self._relay = None
+        relay, bus, db = self._relay, self._bus, self._relay_db
+        self._relay = self._bus = self._relay_db = None
         try:
             if relay is not None:
                 await relay.stop()
