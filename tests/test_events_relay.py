@@ -233,6 +233,36 @@ async def test_stop_publishes_what_is_already_committed(
     assert await relay.backlog() == 0
 
 
+async def test_a_pooled_connection_the_database_drops_is_replaced_before_the_next_pass(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    """The pass runs on the driver's connection, where the pool cannot see a drop: the relay discards it."""
+    relay = OutboxRelay(
+        db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY
+    )
+    await relay.start()
+    try:
+        await _wait_for_listener(db)
+        [first] = await _add(db)
+        await recorder.wait_for("user.updated", lambda e: e.event_id == first.event_id)
+        writer = Database(db.url, service=db.service)  # the test's own connection, outside the relay's pool
+        try:
+            async with writer.transaction() as session:  # every connection of the relay's pool (not the listener)
+                await session.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"
+                        " AND datname = current_database() AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": db.service},
+                )
+            [second] = await _add(writer)
+        finally:
+            await writer.dispose()
+        await recorder.wait_for("user.updated", lambda e: e.event_id == second.event_id)
+    finally:
+        await relay.stop()
+
+
 async def _listener_pids(db: Database) -> list[int]:
     async with db.transaction() as session:
         rows = await session.execute(
