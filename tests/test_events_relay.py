@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import func, select, text
 
@@ -194,32 +195,21 @@ async def test_replicas_publishing_at_once_never_publish_a_row_twice(
 async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
-    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
-    await relay.start()
-    try:
-        await _wait_for_listener(db)
+    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
         [envelope] = await _add(db)
         await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
-    finally:
-        await relay.stop()
 
 
 async def test_the_listener_reconnects_when_the_database_drops_it(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
-    relay = OutboxRelay(
-        db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY
-    )
-    await relay.start()
-    try:
-        first_pid = await _wait_for_listener(db)
+    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
+        [first_pid] = await _listener_pids(db)
         async with db.transaction() as session:
             await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
         await eventually(lambda: _listener_other_than(db, first_pid), what="a new LISTEN connection")
         [envelope] = await _add(db)
         await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
-    finally:
-        await relay.stop()
 
 
 async def test_stop_publishes_what_is_already_committed(
@@ -237,12 +227,7 @@ async def test_a_pooled_connection_the_database_drops_is_replaced_before_the_nex
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
     """The pass runs on the driver's connection, where the pool cannot see a drop: the relay discards it."""
-    relay = OutboxRelay(
-        db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY
-    )
-    await relay.start()
-    try:
-        await _wait_for_listener(db)
+    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
         [first] = await _add(db)
         await recorder.wait_for("user.updated", lambda e: e.event_id == first.event_id)
         writer = Database(db.url, service=db.service)  # the test's own connection, outside the relay's pool
@@ -259,6 +244,16 @@ async def test_a_pooled_connection_the_database_drops_is_replaced_before_the_nex
         finally:
             await writer.dispose()
         await recorder.wait_for("user.updated", lambda e: e.event_id == second.event_id)
+
+
+@contextlib.asynccontextmanager
+async def _listening_relay(db: Database, bus: RabbitMQBus) -> AsyncIterator[OutboxRelay]:
+    """A started relay (woken only by NOTIFY) whose LISTEN connection is up; stopped afterwards."""
+    relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL, retry_backoff=FAST_RETRY)
+    await relay.start()
+    try:
+        await _wait_for_listener(db)
+        yield relay
     finally:
         await relay.stop()
 
