@@ -11,12 +11,10 @@ from sqlalchemy import func, select, text
 
 from shared.db import Database
 from shared.events.bus import PublishRejected, RabbitMQBus
-from shared.events.catalogue import UserUpdated
 from shared.events.envelope import Envelope
-from shared.events.outbox import add_event
 from shared.events.relay import OutboxRelay
 from shared.tables import outbox_events
-from shared.testing.events import EventRecorder, eventually
+from shared.testing.events import EventRecorder, commit_user_updates, eventually, produced_by
 from shared.testing.tcp_proxy import TcpProxy
 
 pytest_plugins = ["tests.events_fixtures"]
@@ -24,25 +22,6 @@ pytest_plugins = ["tests.events_fixtures"]
 MakeBus = Callable[..., Awaitable[RabbitMQBus]]
 FAST_RETRY = (0.05, 0.5)
 NEVER_POLL = 60.0  # longer than any wait below: only a NOTIFY can make these relays publish in time
-
-
-def _payload(name: str = "Ann") -> UserUpdated:
-    return UserUpdated(user_id=uuid.uuid4(), full_name=name, timezone="Europe/Moscow", language="ru")
-
-
-async def _add(db: Database, count: int = 1, *, scratch_table: str | None = None) -> list[Envelope]:
-    """Commit ``count`` events in one transaction (with a change to ``scratch_table``, if given)."""
-    async with db.transaction() as session:
-        envelopes = [await add_event(session, _payload(f"user {i}")) for i in range(count)]
-        if scratch_table:
-            await session.execute(
-                text(f"INSERT INTO {scratch_table} (id) VALUES (:id)"), {"id": str(envelopes[0].event_id)}
-            )
-    return envelopes
-
-
-def _from(db: Database) -> Callable[[Envelope], bool]:
-    return lambda envelope: envelope.producer == db.service
 
 
 async def _connected_bus(make_bus: MakeBus, url: str) -> RabbitMQBus:
@@ -55,11 +34,11 @@ async def test_a_pass_publishes_pending_events_in_order_and_marks_them(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
     relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
-    written = await _add(db, 3)
+    written = await commit_user_updates(db, 3)
     assert await relay.backlog() == 3
 
     assert await relay.publish_pending() == 3
-    received = await recorder.wait_for_count("user.updated", 3, _from(db))
+    received = await recorder.wait_for_count("user.updated", 3, produced_by(db))
     assert [e.event_id for e in received] == [e.event_id for e in written]  # in the order they were added
     assert received == written
     assert await relay.backlog() == 0
@@ -82,7 +61,7 @@ async def test_200_events_written_while_the_broker_connection_is_cut_all_arrive_
         for i in range(200):
             if i == 50:
                 rabbit_proxy.cut()
-            written += await _add(db, scratch_table=scratch_table)
+            written += await commit_user_updates(db, scratch_table=scratch_table)
         async with db.transaction() as session:
             failed_attempts = await session.scalar(select(func.sum(outbox_events.c.attempts)))
         assert failed_attempts, "the relay never met the cut connection"
@@ -91,7 +70,7 @@ async def test_200_events_written_while_the_broker_connection_is_cut_all_arrive_
         written_ids = {e.event_id for e in written}
 
         def received_ids() -> set[uuid.UUID]:
-            return {e.event_id for e in recorder.of_type("user.updated", _from(db))}
+            return {e.event_id for e in recorder.of_type("user.updated", produced_by(db))}
 
         await eventually(lambda: received_ids() >= written_ids, timeout=30, what="all 200 events received")
         # exactly those 200; one whose confirm was lost to the cut may legitimately arrive twice
@@ -111,7 +90,7 @@ async def test_a_failed_publish_keeps_the_row_and_records_why(
     rabbit_proxy.cut()
     bus = await make_rabbit_bus(rabbit_proxy.rewrite_url(rabbit_url))
     relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL)
-    [envelope] = await _add(db)
+    [envelope] = await commit_user_updates(db)
 
     assert await relay.publish_pending() == 0
     async with db.transaction() as session:
@@ -122,7 +101,7 @@ async def test_a_failed_publish_keeps_the_row_and_records_why(
     rabbit_proxy.restore()
     await eventually(lambda: bus.is_connected, what="bus connected")
     assert await relay.publish_pending() == 1
-    assert (await recorder.wait_for("user.updated", _from(db))).event_id == envelope.event_id
+    assert (await recorder.wait_for("user.updated", produced_by(db))).event_id == envelope.event_id
 
 
 class _WatchedBus:
@@ -152,14 +131,14 @@ class _WatchedBus:
 async def test_a_batch_is_published_with_its_confirms_awaited_together_and_a_refused_row_stays_pending(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
-    written = await _add(db, 20)
+    written = await commit_user_updates(db, 20)
     refused = written[7]
     bus = _WatchedBus(await _connected_bus(make_rabbit_bus, rabbit_url), refuse=refused.event_id)
     relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL)  # type: ignore[arg-type]
 
     assert await relay.publish_pending() == 19
     assert bus.most_waiting == 19  # every publish sent before the first confirm came back
-    received = await recorder.wait_for_count("user.updated", 19, _from(db))
+    received = await recorder.wait_for_count("user.updated", 19, produced_by(db))
     assert [e.event_id for e in received] == [e.event_id for e in written if e is not refused]  # in order
     async with db.transaction() as session:
         pending = (await session.execute(select(outbox_events).where(outbox_events.c.published_at.is_(None)))).all()
@@ -176,7 +155,7 @@ async def test_replicas_publishing_at_once_never_publish_a_row_twice(
             OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, batch_size=10),
             OutboxRelay(second_db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL, batch_size=10),
         ]  # fmt: skip
-        written = await _add(db, 300)
+        written = await commit_user_updates(db, 300)
 
         async def keep_publishing(relay: OutboxRelay) -> int:
             published = 0
@@ -186,7 +165,7 @@ async def test_replicas_publishing_at_once_never_publish_a_row_twice(
 
         counts = await asyncio.gather(*(keep_publishing(relay) for relay in replicas))
         assert sum(counts) == 300  # each row was claimed, published and marked by exactly one replica
-        received = await recorder.wait_for_count("user.updated", 300, _from(db))
+        received = await recorder.wait_for_count("user.updated", 300, produced_by(db))
         assert {e.event_id for e in received} == {e.event_id for e in written}
     finally:
         await second_db.dispose()
@@ -196,7 +175,7 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
     async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
-        [envelope] = await _add(db)
+        [envelope] = await commit_user_updates(db)
         await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
 
 
@@ -208,7 +187,7 @@ async def test_the_listener_reconnects_when_the_database_drops_it(
         async with db.transaction() as session:
             await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
         await eventually(lambda: _listener_other_than(db, first_pid), what="a new LISTEN connection")
-        [envelope] = await _add(db)
+        [envelope] = await commit_user_updates(db)
         await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
 
 
@@ -216,9 +195,9 @@ async def test_stop_publishes_what_is_already_committed(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
     relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
-    written = await _add(db, 5)
+    written = await commit_user_updates(db, 5)
     await relay.stop()
-    received = await recorder.wait_for_count("user.updated", 5, _from(db))
+    received = await recorder.wait_for_count("user.updated", 5, produced_by(db))
     assert {e.event_id for e in received} == {e.event_id for e in written}
     assert await relay.backlog() == 0
 
@@ -228,7 +207,7 @@ async def test_a_pooled_connection_the_database_drops_is_replaced_before_the_nex
 ) -> None:
     """The pass runs on the driver's connection, where the pool cannot see a drop: the relay discards it."""
     async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
-        [first] = await _add(db)
+        [first] = await commit_user_updates(db)
         await recorder.wait_for("user.updated", lambda e: e.event_id == first.event_id)
         writer = Database(db.url, service=db.service)  # the test's own connection, outside the relay's pool
         try:
@@ -240,7 +219,7 @@ async def test_a_pooled_connection_the_database_drops_is_replaced_before_the_nex
                     ),
                     {"name": db.service},
                 )
-            [second] = await _add(writer)
+            [second] = await commit_user_updates(writer)
         finally:
             await writer.dispose()
         await recorder.wait_for("user.updated", lambda e: e.event_id == second.event_id)

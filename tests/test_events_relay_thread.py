@@ -5,33 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 from prometheus_client import REGISTRY
 
 from shared.db import Database
 from shared.events.bus import RabbitMQBus
-from shared.events.catalogue import UserUpdated
-from shared.events.envelope import Envelope
-from shared.events.outbox import add_event
 from shared.events.relay_thread import ThreadedOutboxRelay
-from shared.testing.events import EventRecorder, eventually
+from shared.testing.events import EventRecorder, commit_user_updates, eventually, produced_by
 
 pytest_plugins = ["tests.events_fixtures"]
 
 NEVER_POLL = 60.0  # longer than any wait below: only a NOTIFY (or stop's flush) makes the relay publish
 BLOCKING_WAIT_LIMIT = 30.0  # a bound on the blocked wait, so a broken relay fails the test instead of hanging it
-
-
-async def _add(db: Database, count: int) -> list[Envelope]:
-    async with db.transaction() as session:
-        return [
-            await add_event(
-                session, UserUpdated(user_id=uuid.uuid4(), full_name=f"user {i}", timezone="UTC", language="en")
-            )
-            for i in range(count)
-        ]
 
 
 def _published(service: str) -> float:
@@ -73,12 +59,12 @@ async def test_the_relay_publishes_while_the_services_event_loop_is_blocked(
     await relay.start()
     try:
         await eventually(lambda: _relay_connected(db.service) == 1, what="the relay's own broker connection")
-        written = await _add(db, 3)  # the commit's NOTIFY wakes the relay's thread
+        written = await commit_user_updates(db, 3)  # the commit's NOTIFY wakes the relay's thread
 
         # this loop runs nothing until the broker has confirmed all three: a relay on it could not
         assert _block_this_thread_until(lambda: _published(db.service) >= 3)
 
-        received = await recorder.wait_for_count("user.updated", 3, lambda e: e.producer == db.service)
+        received = await recorder.wait_for_count("user.updated", 3, produced_by(db))
         assert received == written  # each once, in the order added
         assert await relay.backlog() == 0
         assert len(_relay_threads(db.service)) == 1
@@ -95,10 +81,10 @@ async def test_stop_publishes_what_is_already_committed_then_ends_the_thread(
     await relay.start()
     # committed with the relay's listener perhaps not yet listening and polling far away: only stop's
     # flush is sure to publish them
-    written = await _add(db, 5)
+    written = await commit_user_updates(db, 5)
     await relay.stop()
 
-    received = await recorder.wait_for_count("user.updated", 5, lambda e: e.producer == db.service)
+    received = await recorder.wait_for_count("user.updated", 5, produced_by(db))
     assert {e.event_id for e in received} == {e.event_id for e in written}
     assert await relay.backlog() == 0
     assert _relay_threads(db.service) == []

@@ -14,20 +14,48 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+from sqlalchemy import text
 
+from shared.db import Database
 from shared.events.bus import dead_letter_queue_name
+from shared.events.catalogue import UserUpdated
 from shared.events.envelope import Envelope
+from shared.events.outbox import add_event
 
 Predicate = Callable[[Envelope], bool]
 
 # the batch size of the event tests' consumers; their buses hand over twice as many, as the services' do
 CONSUMER_BATCH_SIZE = 10
+
+
+async def commit_user_updates(db: Database, count: int = 1, *, scratch_table: str | None = None) -> list[Envelope]:
+    """Commit ``count`` ``user.updated`` events to ``db``'s outbox in one transaction (with a change to
+    ``scratch_table``, if given); returns their envelopes in the order added."""
+    async with db.transaction() as session:
+        envelopes = [
+            await add_event(
+                session,
+                UserUpdated(user_id=uuid.uuid4(), full_name=f"user {i}", timezone="Europe/Moscow", language="ru"),
+            )
+            for i in range(count)
+        ]
+        if scratch_table:
+            await session.execute(
+                text(f"INSERT INTO {scratch_table} (id) VALUES (:id)"), {"id": str(envelopes[0].event_id)}
+            )
+    return envelopes
+
+
+def produced_by(db: Database) -> Predicate:
+    """Events whose producer is ``db``'s service: this test's own, on a shared exchange."""
+    return lambda envelope: envelope.producer == db.service
 
 
 class EventRecorder:
