@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import ClassVar
 
 import httpx
@@ -10,8 +11,10 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, ValidationError
 
+from shared.app import create_app
 from shared.config import ServiceSettings, secret
 from shared.errors import Conflict, ServiceUnavailable, TooManyRequests, install_error_handlers
+from shared.fleet import ServiceSpec
 from shared.middleware import RequestContextMiddleware
 
 
@@ -198,3 +201,24 @@ def test_production_asks_a_database_only_of_a_service_that_has_one(monkeypatch: 
     with pytest.raises(ValueError, match="DATABASE_URL"):
         WithDatabase(**strong)
     assert WithoutDatabase(**strong).database_url is None
+
+
+async def test_a_started_service_has_put_its_start_up_heap_out_of_the_collectors_reach() -> None:
+    """Full collections walk only what was built after start-up (shared.app.freeze_startup_heap): the
+    modules, classes and the app itself are frozen once the lifespan has started."""
+    gc.unfreeze()  # as a fresh process: an app started earlier in this session froze its heap
+    app = create_app(ServiceSettings(env="test", service_name="freeze-probe"), spec=_NO_DATABASE)
+    built_before_start = [app]
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 0
+        # a full collection walks generations 0-2; the frozen objects are in none of them
+        assert not any(tracked is built_before_start for tracked in gc.get_objects())
+        built_after_start = [app]
+        assert any(tracked is built_after_start for tracked in gc.get_objects())
+        app_2 = create_app(ServiceSettings(env="test", service_name="freeze-probe-2"), spec=_NO_DATABASE)
+        async with app_2.router.lifespan_context(app_2):
+            # once per process: a second app's start leaves what the first one's run built to the collector
+            assert any(tracked is built_after_start for tracked in gc.get_objects())
+
+
+_NO_DATABASE = ServiceSpec("freeze-probe", "freeze_probe", 0, has_database=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -59,6 +60,8 @@ async def test_metrics_cover_requests_by_route_template_pool_outbox_and_consumer
     # two connections: the consumer's, and the outbox relay's from its own thread
     assert 'broker_connected{role="consumer",service="user-service"} 1.0' in text
     assert 'broker_connected{role="outbox-relay",service="user-service"} 1.0' in text
+    # every garbage collection timed, among them the full one start-up ran before freezing its heap
+    assert re.search(r'python_gc_pause_seconds_count\{generation="2",service="user-service"\} [1-9]', text), text
 
 
 async def test_one_request_is_traceable_through_logs_and_the_events_it_caused(fleet) -> None:
