@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import available, chosen
+from benchmarks.common import gc_pauses
 from benchmarks.common.cli import MissingTool, bench_main
 from benchmarks.common.cpu import OTHER, CpuUsage
 from benchmarks.common.lock import try_lock
@@ -157,7 +158,15 @@ def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targe
     report.bare_latency = LatencyPhase("bare", 3000, 100.0, Summary.of([1.0, 2.0, 3.0, 4.0]))
     report.low_latency = LatencyPhase("low", 600, 20.0, Summary.of([5.0, 6.0]))
     report.full_latency = LatencyPhase(
-        "full", 3000, 99.5, Summary.of([10.0, 20.0, 30.0, 80.0]), cpu=CpuUsage({"student-service": 3.0}, 10.0)
+        "full",
+        3000,
+        99.5,
+        Summary.of([10.0, 20.0, 30.0, 80.0]),
+        cpu=CpuUsage({"student-service": 3.0}, 10.0),
+        gc_pauses={
+            "lesson-service": {"0": {"count": 40, "ms": 12.0}, "2": {"count": 2, "ms": 31.4}},
+            "user-service": {},
+        },
     )
     report.bare_throughput = ThroughputPhase("bare", 6000, 5.0)
     report.full_throughput = ThroughputPhase("full", 6000, 12.0, first_seconds=0.05, missing=0)
@@ -179,6 +188,7 @@ def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targe
     report.full_throughput = ThroughputPhase("full", 6000, 10.001)  # 599.94 a second
     assert "full path sustained: 599.9 events/s   (target >= 600/s: MISSED)" in report.render()
     assert "| full | 0.30 | 0.30 |" in text  # the CPU table: student-service's 3 s over 10 s
+    assert "(full garbage collections during 'full': lesson-service 2 (31 ms), user-service 0)" in text
     assert report.as_dict()["comparison"]["p50_full_vs_bare"] == 10.0
 
 
@@ -294,3 +304,25 @@ def test_the_host_speed_is_recorded_with_every_run_and_said_in_one_line() -> Non
     line = describe_host_speed({"host_speed": speed})
     assert f"took {speed['loop_ms_min']}-{speed['loop_ms_max']} ms" in line
     assert describe_host_speed({}) == "host speed: not measured"  # a result from before the figure existed
+
+
+def test_gc_pauses_are_read_from_the_services_metrics_and_differenced() -> None:
+    def exposition(full_count: int, full_seconds: float) -> str:
+        return "\n".join(
+            [
+                "# HELP python_gc_pause_seconds How long the process stood still for a garbage collection",
+                "# TYPE python_gc_pause_seconds histogram",
+                'python_gc_pause_seconds_bucket{generation="0",le="+Inf",service="s"} 7.0',
+                'python_gc_pause_seconds_count{generation="0",service="s"} 7.0',
+                'python_gc_pause_seconds_sum{generation="0",service="s"} 0.002',
+                f'python_gc_pause_seconds_bucket{{generation="2",le="+Inf",service="s"}} {full_count}.0',
+                f'python_gc_pause_seconds_count{{generation="2",service="s"}} {full_count}.0',
+                f'python_gc_pause_seconds_sum{{generation="2",service="s"}} {full_seconds}',
+                "",
+            ]
+        )
+
+    before = {"s": gc_pauses._pauses(exposition(1, 0.150))}
+    after = {"s": gc_pauses._pauses(exposition(3, 0.190))}
+    assert after["s"]["2"] == gc_pauses.Pauses(3, 0.190)
+    assert gc_pauses.difference(after, before) == {"s": {"2": {"count": 2, "ms": 40.0}}}  # gen 0 unchanged: left out

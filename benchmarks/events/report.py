@@ -32,6 +32,8 @@ class LatencyPhase:
     cpu: CpuUsage = field(default_factory=CpuUsage)
     # every measured event, seconds from the phase's first send: sent, answered, committed, visible
     timeline: list[tuple[float, float, float | None, float | None]] = field(default_factory=list)
+    # the services' garbage collections during the phase (warm-up included): service -> generation -> count, ms
+    gc_pauses: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,7 +47,17 @@ class LatencyPhase:
             "request_ms": self.request_ms.as_dict() if self.request_ms else None,
             "failed_requests": self.failed_requests,
             "cpu_cores": _cores(self.cpu),
+            "gc_pauses": self.gc_pauses,
         }
+
+    def full_collections(self) -> str:
+        """The services' full (generation 2) collections during the phase, one phrase."""
+        return ", ".join(
+            f"{service} {int(full['count'])} ({full['ms']:.0f} ms)"
+            if (full := generations.get("2"))
+            else f"{service} 0"
+            for service, generations in self.gc_pauses.items()
+        )
 
 
 @dataclass
@@ -182,6 +194,8 @@ class EventReport:
                     f"(the completing requests of '{phase.label}': p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms;"
                     f" {phase.failed_requests} failed)"
                 )
+            if phase and phase.gc_pauses:
+                lines.append(f"(full garbage collections during '{phase.label}': {phase.full_collections()})")
         lines += [
             "",
             "Sustained rate (a batch at once; seconds from its start to the last event visible):",

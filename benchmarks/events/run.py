@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import cpu
+from benchmarks.common import cpu, gc_pauses
 from benchmarks.common.fleet import running_bench_fleet, say
 from benchmarks.common.lock import fleet_lock_async
 from benchmarks.common.pacing import paced
@@ -154,12 +154,14 @@ class Run:
     async def _full_latency(self, watcher: XpWatcher, work: Sequence[tuple[Pair, str]], rate: int) -> LatencyPhase:
         s = self.settings
         say(f"full path: {len(work)} lessons completed at {rate}/s through lesson-service's API")
+        paused_before = await gc_pauses.snapshot(self.urls)
         async with completion_session(self.urls["lesson-service"]) as client:
             with cpu.measuring(self.components) as usage:
                 done: list[Completion] = await paced(work, rate, lambda item: complete_lesson(client, *item))
                 missing_ids = await asyncio.to_thread(
                     watcher.wait_for, [c.lesson_id for c in done if c.status == 200], ARRIVAL_TIMEOUT_SECONDS
                 )
+        paused = gc_pauses.difference(await gc_pauses.snapshot(self.urls), paused_before)
         measured = done[rate * s.warmup_seconds :]
         ok = [c for c in measured if c.status == 200]
         committed = await committed_at(self.databases["lesson-service"], [c.lesson_id for c in ok])
@@ -201,6 +203,7 @@ class Run:
             request_ms=Summary.of([(c.returned_at - c.sent_at) * 1000 for c in ok]) if ok else None,
             failed_requests=failed,
             cpu=usage,
+            gc_pauses=paused,
         )
 
     async def _full_throughput(self, watcher: XpWatcher, lesson_ids: Sequence[str]) -> ThroughputPhase:
