@@ -18,6 +18,7 @@ from benchmarks.common.lock import try_lock
 from benchmarks.common.machine import describe_host_speed, host_speed
 from benchmarks.common.seed import Pair, interleaved, series_chunks
 from benchmarks.common.stats import Summary, percentile, percentile_label, rate, ratio
+from benchmarks.events.probe import STAGES, OutboxTimes, stage_latencies_ms
 from benchmarks.events.report import EventReport, LatencyPhase, ThroughputPhase
 from benchmarks.events.settings import EventSettings
 from benchmarks.failfast import report as failfast_report
@@ -167,6 +168,7 @@ def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targe
             "lesson-service": {"0": {"count": 40, "ms": 12.0}, "2": {"count": 2, "ms": 31.4}},
             "user-service": {},
         },
+        stages_ms={STAGES[0]: Summary.of([4.0, 6.0])},
     )
     report.bare_throughput = ThroughputPhase("bare", 6000, 5.0)
     report.full_throughput = ThroughputPhase("full", 6000, 12.0, first_seconds=0.05, missing=0)
@@ -189,6 +191,7 @@ def test_the_event_report_compares_the_full_path_with_the_bare_bus_and_the_targe
     assert "full path sustained: 599.9 events/s   (target >= 600/s: MISSED)" in report.render()
     assert "| full | 0.30 | 0.30 |" in text  # the CPU table: student-service's 3 s over 10 s
     assert "(full garbage collections during 'full': lesson-service 2 (31 ms), user-service 0)" in text
+    assert f"| {STAGES[0]} | 5.00 |" in text
     assert report.as_dict()["comparison"]["p50_full_vs_bare"] == 10.0
 
 
@@ -326,3 +329,20 @@ def test_gc_pauses_are_read_from_the_services_metrics_and_differenced() -> None:
     after = {"s": gc_pauses._pauses(exposition(3, 0.190))}
     assert after["s"]["2"] == gc_pauses.Pauses(3, 0.190)
     assert gc_pauses.difference(after, before) == {"s": {"2": {"count": 2, "ms": 40.0}}}  # gen 0 unchanged: left out
+
+
+def test_the_event_path_is_split_at_the_relays_pass_and_the_consumers_transaction() -> None:
+    outbox = {
+        "a": OutboxTimes("e-a", committed=100.000, claimed=100.004),
+        "b": OutboxTimes("e-b", committed=100.010, claimed=None),  # not published yet: left out
+        "c": OutboxTimes("e-c", committed=100.020, claimed=100.021),
+    }
+    received = {"e-a": 100.010, "e-c": 100.031}
+    visible = {"a": 100.013, "b": 100.5, "c": 100.036}
+
+    stages = stage_latencies_ms(["a", "b", "c", "d"], outbox, received, visible)
+
+    assert list(stages) == list(STAGES)
+    assert [round(v, 3) for v in stages[STAGES[0]]] == [4.0, 1.0]
+    assert [round(v, 3) for v in stages[STAGES[1]]] == [6.0, 10.0]
+    assert [round(v, 3) for v in stages[STAGES[2]]] == [3.0, 5.0]

@@ -12,6 +12,10 @@ delays a stamp.
 ``clock_timestamp()`` when ``add_event`` inserted it, inside the completing
 transaction, just before its commit — so a latency from it is, if anything, a little
 long. PostgreSQL and the harness read the same system clock.
+
+*In between*, for where the time goes: the row's ``published_at`` (``now()`` of the relay's
+pass that claimed it: when that pass began) and student-service's ``inbox_events.received_at``
+for the event (``now()`` of the consumer's transaction that applied it: when it began).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -94,19 +99,74 @@ class XpWatcher:
         return []
 
 
-async def committed_at(lesson_database_url: str, lesson_ids: Iterable[str]) -> dict[str, float]:
-    """Lesson id → wall-clock time its ``lesson.completed`` outbox row was written (epoch seconds)."""
+@dataclass(frozen=True)
+class OutboxTimes:
+    """A lesson's ``lesson.completed`` in lesson-service's outbox (times in epoch seconds)."""
+
+    event_id: str
+    committed: float  # the row written, just before the completing transaction's commit
+    claimed: float | None  # the relay's pass that published it began; None: not published
+
+
+async def outbox_times(lesson_database_url: str, lesson_ids: Iterable[str]) -> dict[str, OutboxTimes]:
+    """Lesson id → its ``lesson.completed`` outbox row's id and times."""
     connection = await asyncpg.connect(asyncpg_dsn(lesson_database_url), timeout=10)
     try:
         rows = await connection.fetch(
-            "SELECT envelope->'payload'->>'lesson_id' AS lesson_id, extract(epoch FROM created_at) AS at"
+            "SELECT envelope->'payload'->>'lesson_id' AS lesson_id, id::text AS event_id,"
+            " extract(epoch FROM created_at) AS committed, extract(epoch FROM published_at) AS claimed"
             " FROM outbox_events WHERE event_type = 'lesson.completed'"
             " AND envelope->'payload'->>'lesson_id' = ANY($1::text[])",
             list(lesson_ids),
         )
     finally:
         await connection.close()
-    return {row["lesson_id"]: float(row["at"]) for row in rows}
+    return {
+        row["lesson_id"]: OutboxTimes(
+            row["event_id"], float(row["committed"]), None if row["claimed"] is None else float(row["claimed"])
+        )
+        for row in rows
+    }
+
+
+async def received_at(database_url: str, event_ids: Iterable[str]) -> dict[str, float]:
+    """Event id → when the transaction that applied it in this service's database began (its inbox row)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
+    try:
+        rows = await connection.fetch(
+            "SELECT event_id::text AS event_id, extract(epoch FROM received_at) AS at"
+            " FROM inbox_events WHERE event_id = ANY($1::uuid[])",
+            list(event_ids),
+        )
+    finally:
+        await connection.close()
+    return {row["event_id"]: float(row["at"]) for row in rows}
+
+
+# the path in three stages, each from one stamp to the next
+STAGES = (
+    "committed -> the relay's pass begins",
+    "-> student-service's transaction begins",
+    "-> that transaction commits (XP visible)",
+)
+
+
+def stage_latencies_ms(
+    lesson_ids: Iterable[str],
+    outbox: Mapping[str, OutboxTimes],
+    received: Mapping[str, float],
+    visible: Mapping[str, float],
+) -> dict[str, list[float]]:
+    """Each stage's milliseconds, for every lesson with all four stamps."""
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for lesson_id in lesson_ids:
+        row = outbox.get(lesson_id)
+        if row is None or row.claimed is None or row.event_id not in received or lesson_id not in visible:
+            continue
+        stamps = (row.committed, row.claimed, received[row.event_id], visible[lesson_id])
+        for stage, start, end in zip(STAGES, stamps, stamps[1:], strict=False):
+            stages[stage].append((end - start) * 1000)
+    return stages
 
 
 async def completed_lessons(lesson_database_url: str) -> dict[str, int]:

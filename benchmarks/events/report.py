@@ -34,6 +34,8 @@ class LatencyPhase:
     timeline: list[tuple[float, float, float | None, float | None]] = field(default_factory=list)
     # the services' garbage collections during the phase (warm-up included): service -> generation -> count, ms
     gc_pauses: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # the measured events' latency split at the relay's pass and student-service's transaction (probe.STAGES)
+    stages_ms: dict[str, Summary] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,7 @@ class LatencyPhase:
             "failed_requests": self.failed_requests,
             "cpu_cores": _cores(self.cpu),
             "gc_pauses": self.gc_pauses,
+            "stages_ms": {stage: summary.as_dict() for stage, summary in self.stages_ms.items()},
         }
 
     def full_collections(self) -> str:
@@ -196,6 +199,19 @@ class EventReport:
                 )
             if phase and phase.gc_pauses:
                 lines.append(f"(full garbage collections during '{phase.label}': {phase.full_collections()})")
+        for phase in (self.low_latency, self.full_latency):
+            if phase and phase.stages_ms:
+                lines += [
+                    "",
+                    f"Where the time goes, '{phase.label}', ms (each stage from one stamp to the next):",
+                    "",
+                    "| stage | p50 | p90 | p99 | max |",
+                    "|---|---:|---:|---:|---:|",
+                    *(
+                        f"| {stage} | {ms['p50']:.2f} | {ms['p90']:.2f} | {ms['p99']:.2f} | {ms.maximum:.2f} |"
+                        for stage, ms in phase.stages_ms.items()
+                    ),
+                ]
         lines += [
             "",
             "Sustained rate (a batch at once; seconds from its start to the last event visible):",

@@ -28,7 +28,14 @@ from benchmarks.common.seed import (
 from benchmarks.common.stats import Summary, rate
 from benchmarks.events.backlog import commit_completions
 from benchmarks.events.bare import BareBus, envelopes
-from benchmarks.events.probe import XpWatcher, committed_at, completed_lessons, install_xp_trigger
+from benchmarks.events.probe import (
+    XpWatcher,
+    completed_lessons,
+    install_xp_trigger,
+    outbox_times,
+    received_at,
+    stage_latencies_ms,
+)
 from benchmarks.events.report import EventReport, LatencyPhase, ThroughputPhase
 from benchmarks.events.settings import EventSettings
 from services.student_service.domain.xp import lesson_xp
@@ -164,7 +171,10 @@ class Run:
         paused = gc_pauses.difference(await gc_pauses.snapshot(self.urls), paused_before)
         measured = done[rate * s.warmup_seconds :]
         ok = [c for c in measured if c.status == 200]
-        committed = await committed_at(self.databases["lesson-service"], [c.lesson_id for c in ok])
+        outbox = await outbox_times(self.databases["lesson-service"], [c.lesson_id for c in ok])
+        committed = {lesson_id: row.committed for lesson_id, row in outbox.items()}
+        received = await received_at(self.databases["student-service"], [row.event_id for row in outbox.values()])
+        stages = stage_latencies_ms([c.lesson_id for c in ok], outbox, received, watcher.visible_at)
         latencies = [
             (watcher.visible_at[c.lesson_id] - committed[c.lesson_id]) * 1000
             for c in ok
@@ -204,6 +214,7 @@ class Run:
             failed_requests=failed,
             cpu=usage,
             gc_pauses=paused,
+            stages_ms={stage: Summary.of(values) for stage, values in stages.items() if values},
         )
 
     async def _full_throughput(self, watcher: XpWatcher, lesson_ids: Sequence[str]) -> ThroughputPhase:
