@@ -164,8 +164,10 @@ def freeze_startup_heap() -> None:
     Left in the oldest generation, all of it is walked by every full collection: 100–145 ms with the
     whole process stopped, its relay thread included, several times a minute under load, and every
     request and event in flight waits it out (docs/performance.md, the event path). Frozen, a full
-    collection walks only what was built since (6–35 ms there). What startup left as garbage is
-    collected first, so none of it is kept for good; later garbage is collected as usual.
+    collection walks only what was built since (6–35 ms there). What startup left as garbage is collected
+    first. A frozen object dropped later is still freed when nothing refers to it; only one caught in a
+    reference cycle stays, and the start-up heap is mostly modules and classes that live as long as the
+    process anyway.
     """
     if gc.get_freeze_count():  # an earlier app in this process (a test session) froze it already
         return
