@@ -46,6 +46,9 @@ def time_garbage_collections(service: str) -> None:
     length."""
     if any(getattr(callback, "times_gc_pauses", False) for callback in gc.callbacks):
         return
+    # bound now: the callback runs inside whatever allocation set off the collection, so it must take no
+    # lock that code could hold (``labels()`` takes the metric's); a series' own lock only it takes, and
+    # collections do not nest
     by_generation = [GC_PAUSE.labels(service, str(generation)) for generation in range(3)]
     started = 0.0
 
