@@ -52,6 +52,15 @@ async def install_xp_trigger(student_database_url: str) -> None:
         await connection.close()
 
 
+async def _fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    """One query on a connection of its own (the probes run between phases, a few times a run)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
 class XpWatcher:
     """Collects ``lesson id → wall-clock time its XP award committed`` from the trigger's notifications."""
 
@@ -110,17 +119,14 @@ class OutboxTimes:
 
 async def outbox_times(lesson_database_url: str, lesson_ids: Iterable[str]) -> dict[str, OutboxTimes]:
     """Lesson id → its ``lesson.completed`` outbox row's id and times."""
-    connection = await asyncpg.connect(asyncpg_dsn(lesson_database_url), timeout=10)
-    try:
-        rows = await connection.fetch(
-            "SELECT envelope->'payload'->>'lesson_id' AS lesson_id, id::text AS event_id,"
-            " extract(epoch FROM created_at) AS committed, extract(epoch FROM published_at) AS claimed"
-            " FROM outbox_events WHERE event_type = 'lesson.completed'"
-            " AND envelope->'payload'->>'lesson_id' = ANY($1::text[])",
-            list(lesson_ids),
-        )
-    finally:
-        await connection.close()
+    rows = await _fetch(
+        lesson_database_url,
+        "SELECT envelope->'payload'->>'lesson_id' AS lesson_id, id::text AS event_id,"
+        " extract(epoch FROM created_at) AS committed, extract(epoch FROM published_at) AS claimed"
+        " FROM outbox_events WHERE event_type = 'lesson.completed'"
+        " AND envelope->'payload'->>'lesson_id' = ANY($1::text[])",
+        list(lesson_ids),
+    )
     return {
         row["lesson_id"]: OutboxTimes(
             row["event_id"], float(row["committed"]), None if row["claimed"] is None else float(row["claimed"])
@@ -131,15 +137,12 @@ async def outbox_times(lesson_database_url: str, lesson_ids: Iterable[str]) -> d
 
 async def received_at(database_url: str, event_ids: Iterable[str]) -> dict[str, float]:
     """Event id → when the transaction that applied it in this service's database began (its inbox row)."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
-    try:
-        rows = await connection.fetch(
-            "SELECT event_id::text AS event_id, extract(epoch FROM received_at) AS at"
-            " FROM inbox_events WHERE event_id = ANY($1::uuid[])",
-            list(event_ids),
-        )
-    finally:
-        await connection.close()
+    rows = await _fetch(
+        database_url,
+        "SELECT event_id::text AS event_id, extract(epoch FROM received_at) AS at"
+        " FROM inbox_events WHERE event_id = ANY($1::uuid[])",
+        list(event_ids),
+    )
     return {row["event_id"]: float(row["at"]) for row in rows}
 
 
@@ -171,12 +174,9 @@ def stage_latencies_ms(
 
 async def completed_lessons(lesson_database_url: str) -> dict[str, int]:
     """Student id → how many of their lessons lesson-service has recorded as completed."""
-    connection = await asyncpg.connect(asyncpg_dsn(lesson_database_url), timeout=10)
-    try:
-        rows = await connection.fetch(
-            "SELECT student_id::text AS student_id, count(*) AS n FROM lessons WHERE status = 'completed'"
-            " GROUP BY student_id"
-        )
-    finally:
-        await connection.close()
+    rows = await _fetch(
+        lesson_database_url,
+        "SELECT student_id::text AS student_id, count(*) AS n FROM lessons WHERE status = 'completed'"
+        " GROUP BY student_id",
+    )
     return {row["student_id"]: int(row["n"]) for row in rows}
