@@ -8,18 +8,25 @@ service carries (outbox, inbox, idempotency keys, access links) live on
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy import DateTime, Executable, MetaData, event, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import await_
 
 from shared.errors import Conflict
 
@@ -156,6 +163,130 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# --- statements on the driver's connection ------------------------------------------------------------
+
+_DRIVER_DIALECT = asyncpg_dialect()
+_Model = TypeVar("_Model")
+
+
+class DriverStatement:
+    """A statement built with SQLAlchemy Core, compiled once for asyncpg, and run on the driver's connection
+    inside a session's transaction.
+
+    For the few statements every event on the event path runs (completing a lesson, the inbox, the
+    outbox): there SQLAlchemy's execution (the compiled-cache lookup, the result's set-up, the ORM's unit
+    of work) costs the caller more CPU than the round trip itself (docs/performance.md, the event path);
+    everything else keeps the ORM. Values go to asyncpg as they are, without SQLAlchemy's type
+    processing: a UUID as ``uuid.UUID``, JSONB as JSON text (the codec SQLAlchemy installs on its
+    connections takes text and decodes to Python objects). Rows come back as ``asyncpg.Record``.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        compiled = statement.compile(dialect=_DRIVER_DIALECT)
+        self.sql = compiled.string
+        self._names = tuple(compiled.positiontup or ())
+        # values the statement was built with (literals); the caller gives the rest by name
+        self._built_in = {name: compiled.params[name] for name in self._names if not compiled.binds[name].required}
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        try:
+            return [values[name] if name in values else self._built_in[name] for name in self._names]
+        except KeyError as missing:
+            raise TypeError(f"no value for {missing} (given: {', '.join(sorted(values))})") from None
+
+    async def fetch(self, session: AsyncSession, **values: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._run(session, "fetch", values)
+        return rows
+
+    async def fetchrow(self, session: AsyncSession, **values: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._run(session, "fetchrow", values)
+        return row
+
+    def fetch_in_sync_hook(self, session: Session, **values: Any) -> list[asyncpg.Record]:
+        """:meth:`fetch` from SQLAlchemy's synchronous side (a session event such as ``before_commit``),
+        which runs inside the greenlet of the ``AsyncSession`` call that fired it."""
+        connection = session.connection()
+        try:
+            rows: list[asyncpg.Record] = await_(self._send(connection, connection.connection, "fetch", values))
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                connection.invalidate(error.orig)
+            raise
+        return rows
+
+    async def _run(self, session: AsyncSession, method: str, values: Mapping[str, Any]) -> Any:
+        connection = await session.connection()
+        try:
+            return await self._send(connection.sync_connection, await connection.get_raw_connection(), method, values)
+        except DBAPIError as error:
+            if error.connection_invalidated:  # the pool drops it: the next transaction gets a new one
+                await connection.invalidate(error.orig)
+            raise
+
+    async def _send(
+        self, connection: Connection | None, raw: PoolProxiedConnection, method: str, values: Mapping[str, Any]
+    ) -> Any:
+        assert connection is not None
+        arguments = self.arguments(values)
+        # SQLAlchemy's before_cursor_execute listeners see it as they see their own (statement budgets
+        # count with it: shared.testing.statements)
+        listeners = connection.dispatch.before_cursor_execute
+        if listeners:
+            listeners(connection, None, self.sql, arguments, None, False)
+        adapted = raw.dbapi_connection
+        try:
+            await _begin(adapted)
+            return await getattr(raw.driver_connection, method)(self.sql, *arguments)
+        except Exception as error:
+            raise _as_sqlalchemy_error(connection, adapted, self.sql, arguments, error) from error
+
+
+def row_snapshot(model: type[_Model], row: Mapping[str, Any]) -> _Model:
+    """An instance of ``model`` holding ``row`` (read on the driver's connection, keyed by column name;
+    other keys are ignored): in no session, so nothing tracks or flushes it, a read-only snapshot. Built
+    the way SQLAlchemy's own loader builds one (~2 µs, against ~30 µs through the constructor)."""
+    instance: _Model = sa_inspect(model).class_manager.new_instance()
+    instance.__dict__.update((key, row[column]) for key, column in _column_keys(model))
+    return instance
+
+
+@functools.cache
+def _column_keys(model: type[Any]) -> tuple[tuple[str, str], ...]:
+    """(attribute, column name) for each column ``model`` maps."""
+    return tuple((attribute.key, attribute.columns[0].name) for attribute in sa_inspect(model).column_attrs)
+
+
+# SQLAlchemy's asyncpg adapter is used below through three members of its own (SQLAlchemy 2.1):
+# ``_transaction``, ``_start_transaction`` and ``_handle_exception``. tests/test_db_driver_statements.py
+# holds them to their meaning, so an upgrade that changes them fails there.
+
+
+async def _begin(adapted: Any) -> None:
+    """The adapter sends BEGIN lazily, with its own first statement: a statement sent on the driver's
+    connection before that would run outside the transaction."""
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+
+
+def _as_sqlalchemy_error(
+    connection: Connection, adapted: Any, sql: str, arguments: list[Any], error: Exception
+) -> Exception:
+    """What SQLAlchemy raises when one of its own statements fails so (an ``IntegrityError``, a
+    ``DBAPIError`` saying whether the connection was lost, ...): callers and the API's error handlers
+    need not know which way a statement went."""
+    dialect = connection.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    if not isinstance(error, dbapi_error):
+        try:
+            adapted._handle_exception(error)  # raises the adapter's translation of asyncpg's exception
+        except dbapi_error as translated:
+            error = translated
+        except Exception:  # not the database's answer (a bug): as it is
+            return error
+    lost = dialect.is_disconnect(error, adapted, None)
+    return DBAPIError.instance(sql, arguments, error, dbapi_error, connection_invalidated=lost, dialect=dialect)
 
 
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:

@@ -31,9 +31,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
-from shared.db import Database
+from shared.db import Database, DriverStatement
 from shared.events import EventHandler
 from shared.events.bus import EventBus, IncomingEvent, Subscription, ack_together
 from shared.events.envelope import Envelope
@@ -43,10 +44,20 @@ from shared.tables import inbox_events
 
 log = logging.getLogger(__name__)
 
-# built once (its cache key is not computed anew per batch); run with one parameter set per event,
-# which SQLAlchemy sends as one multi-row INSERT
-_RECORD_IN_INBOX = (
+# one row per event, sent as arrays and unnested; run on the driver's connection (every batch runs it)
+_RECORD_IN_INBOX = DriverStatement(
     insert(inbox_events)
+    .from_select(
+        ["event_id", "event_type"],
+        select(
+            func.unnest(
+                bindparam("event_ids", type_=ARRAY(inbox_events.c.event_id.type)),
+                bindparam("event_types", type_=ARRAY(inbox_events.c.event_type.type)),
+            )
+            .table_valued("event_id", "event_type")
+            .render_derived(name="new")
+        ),
+    )
     .on_conflict_do_nothing(index_elements=[inbox_events.c.event_id])
     .returning(inbox_events.c.event_id)
 )
@@ -234,11 +245,8 @@ class EventConsumer:
         """
         async with self._db.transaction() as session:
             unique = {envelope.event_id: envelope.event_type for envelope in envelopes}
-            recorded = await session.execute(
-                _RECORD_IN_INBOX,
-                [{"event_id": event_id, "event_type": event_type} for event_id, event_type in unique.items()],
-            )
-            new = set(recorded.scalars())
+            recorded = await _RECORD_IN_INBOX.fetch(session, event_ids=list(unique), event_types=list(unique.values()))
+            new = {row["event_id"] for row in recorded}
             first_times = []
             for envelope in envelopes:
                 first_times.append(envelope.event_id in new)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from shared import context
+from shared.db import DriverStatement
 from shared.events.catalogue import EventPayload
 from shared.events.envelope import Envelope
 from shared.tables import outbox_events
@@ -57,7 +58,7 @@ def _add_and_notify() -> Select[Any]:
     return select(func.pg_notify(NOTIFY_CHANNEL, "")).add_cte(added)
 
 
-_ADD_AND_NOTIFY = _add_and_notify()
+_ADD_AND_NOTIFY = DriverStatement(_add_and_notify())  # on the driver's connection: every event's transaction runs it
 _WAITING = "outbox_waiting"  # session.info: [(the (sub)transaction an event was added in, its envelope)]
 
 
@@ -91,13 +92,11 @@ def _write_waiting_events(session: Session) -> None:
     waiting: list[tuple[SessionTransaction, Envelope]] = session.info.pop(_WAITING, [])
     if waiting:
         envelopes = [envelope for _, envelope in waiting]
-        session.execute(
-            _ADD_AND_NOTIFY,
-            {
-                "ids": [envelope.event_id for envelope in envelopes],
-                "event_types": [envelope.event_type for envelope in envelopes],
-                "envelopes": [envelope.to_dict() for envelope in envelopes],
-            },
+        _ADD_AND_NOTIFY.fetch_in_sync_hook(
+            session,
+            ids=[envelope.event_id for envelope in envelopes],
+            event_types=[envelope.event_type for envelope in envelopes],
+            envelopes=[envelope.to_json().decode() for envelope in envelopes],
         )
 
 
