@@ -2,7 +2,7 @@
 
 For the sustained rate the producer must not be what limits it (lesson-service's HTTP
 handling is the capacity benchmark's business), so the harness runs the endpoint's own
-steps — ``lessons.complete``, ``add_event(lesson_completed(...))``,
+steps — ``lessons.lock_lesson_snapshot``, ``lessons.complete``, ``add_event(lesson_completed(...))``,
 ``announce_reflowed`` — for every lesson in ONE transaction on lesson-service's
 database, exactly as a burst of requests would leave them, and notes when it
 committed. The relay is woken by that commit's NOTIFY and drains the outbox in its
@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from benchmarks.common.seed import GRADE
 from services.lesson_service.domain import lessons
 from services.lesson_service.events import announce_reflowed, lesson_completed
-from services.lesson_service.models import Lesson
 from shared.db import Database
 from shared.events.outbox import add_event
 
@@ -33,12 +32,9 @@ async def commit_completions(lesson_database_url: str, lesson_ids: Sequence[str]
     try:
         async with db.transaction() as session:
             for lesson_id in lesson_ids:
-                lesson = await session.get(Lesson, uuid.UUID(lesson_id))
-                if lesson is None:
-                    raise LookupError(f"lesson {lesson_id} is not in lesson-service's database")
-                await lessons.complete(
+                lesson = await lessons.complete(
                     session,
-                    lesson,
+                    await lessons.lock_lesson_snapshot(session, uuid.UUID(lesson_id)),
                     now=now,
                     attendance="present",
                     grade=GRADE,

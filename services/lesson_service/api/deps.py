@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.lesson_service.domain.lessons import lock_lesson
+from services.lesson_service.domain.lessons import lock_lesson, lock_lesson_snapshot
 from services.lesson_service.models import Lesson
 from services.lesson_service.settings import LessonServiceSettings
 from shared.auth.access import StudentAccessDep
@@ -54,13 +54,24 @@ async def can_see(lesson: Lesson, caller: Caller, access: StudentAccessDep) -> b
     return await access.can_access(lesson.student_id)
 
 
-async def _seen_lesson(
-    lesson_id: uuid.UUID, caller: CurrentUser, session: SessionDep, access: StudentAccessDep
-) -> SeenLesson:
-    lesson = await lock_lesson(session, lesson_id)
+async def _seen(lesson: Lesson, caller: Caller, access: StudentAccessDep) -> SeenLesson:
     if not await can_see(lesson, caller, access):
         raise NotFound("Lesson not found")
     return SeenLesson(lesson, caller)
 
 
+async def _seen_lesson(
+    lesson_id: uuid.UUID, caller: CurrentUser, session: SessionDep, access: StudentAccessDep
+) -> SeenLesson:
+    return await _seen(await lock_lesson(session, lesson_id), caller, access)
+
+
+async def _seen_lesson_snapshot(
+    lesson_id: uuid.UUID, caller: CurrentUser, session: SessionDep, access: StudentAccessDep
+) -> SeenLesson:
+    return await _seen(await lock_lesson_snapshot(session, lesson_id), caller, access)
+
+
 VisibleLesson = Annotated[SeenLesson, Depends(_seen_lesson)]
+# the same lesson as a snapshot no session tracks, for a route that changes it with a statement of its own
+VisibleLessonSnapshot = Annotated[SeenLesson, Depends(_seen_lesson_snapshot)]

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select, tuple_
 
-from services.lesson_service.api.deps import Settings, VisibleLesson
+from services.lesson_service.api.deps import Settings, VisibleLesson, VisibleLessonSnapshot
 from services.lesson_service.api.schemas import (
     CancelIn,
     CompleteIn,
@@ -249,12 +249,11 @@ async def excuse_cancellation(seen: VisibleLesson, session: SessionDep) -> Lesso
 
 
 @router.post("/{lesson_id}/complete")
-async def complete_lesson(body: CompleteIn, seen: VisibleLesson, session: SessionDep, now: Now) -> LessonOut:
+async def complete_lesson(body: CompleteIn, seen: VisibleLessonSnapshot, session: SessionDep, now: Now) -> LessonOut:
     """Attendance, grade 1–5, topic mastery with a comment, skills practised, notes. Twice → 409."""
-    lesson = seen.require_tutor()
-    await lessons.complete(
+    lesson = await lessons.complete(
         session,
-        lesson,
+        seen.require_tutor(),
         now=now,
         attendance=body.attendance,
         grade=body.grade,

@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, Uuid, bindparam, cast, delete, func, literal, select
+from sqlalchemy import ColumnElement, Text, Uuid, bindparam, cast, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lesson_service.models import Lesson, StudyPlanTopic
-from shared.db import first_time_in_transaction
+from shared.db import DriverStatement, first_time_in_transaction, row_snapshot
 
 
 async def topics(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> list[StudyPlanTopic]:
@@ -67,11 +67,24 @@ async def lock_lesson_and_its_pair(session: AsyncSession, lesson_id: uuid.UUID) 
     is no such lesson. PostgreSQL computes the select list (the pair's lock) in the scan, below the row
     lock, so the order of :func:`lock_pair` holds."""
     row = (await session.execute(_LESSON_AFTER_ITS_PAIR, {"lesson_id": lesson_id})).first()
-    if row is None:
-        return None
-    lesson: Lesson = row[0]
+    return None if row is None else _pair_held(session, row[0])
+
+
+async def lock_lesson_snapshot_and_its_pair(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | None:
+    """:func:`lock_lesson_and_its_pair` on the driver's connection: the lesson as a snapshot no session
+    tracks (``shared.db.row_snapshot``), for a change made with a statement of its own (completing)."""
+    row = await _LESSON_AFTER_ITS_PAIR_ON_DRIVER.fetchrow(session, lesson_id=lesson_id)
+    return None if row is None else _pair_held(session, row_snapshot(Lesson, row))
+
+
+def _pair_held(session: AsyncSession, lesson: Lesson) -> Lesson:
     first_time_in_transaction(session, _held(lesson.tutor_id, lesson.student_id))  # remembered: reflow needs it
     return lesson
+
+
+def has_plan(tutor_id: ColumnElement[uuid.UUID], student_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """Whether the pair has a study plan (a change of its lessons needs a :func:`reflow` only then)."""
+    return exists().where(StudyPlanTopic.tutor_id == tutor_id, StudyPlanTopic.student_id == student_id)
 
 
 def _pair_lock(tutor_id: ColumnElement[uuid.UUID], student_id: ColumnElement[uuid.UUID]) -> ColumnElement[Any]:
@@ -93,6 +106,7 @@ _LESSON_AFTER_ITS_PAIR = (
     .where(Lesson.id == bindparam("lesson_id", type_=Uuid()))
     .with_for_update(of=Lesson)
 )
+_LESSON_AFTER_ITS_PAIR_ON_DRIVER = DriverStatement(_LESSON_AFTER_ITS_PAIR)
 _PLAN_OF_PAIR = (
     select(StudyPlanTopic)
     .where(
@@ -101,11 +115,13 @@ _PLAN_OF_PAIR = (
     )
     .order_by(StudyPlanTopic.position)
 )
+_PLAN_TOPICS_OF_PAIR = DriverStatement(_PLAN_OF_PAIR.with_only_columns(StudyPlanTopic.id, StudyPlanTopic.title))
 
 
 async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UUID) -> None:
     await lock_pair(session, tutor_id, student_id)
-    plan = await topics(session, tutor_id, student_id)
+    # on the driver's connection: completing a lesson reflows, and most pairs have no plan
+    plan = await _PLAN_TOPICS_OF_PAIR.fetch(session, tutor_id=tutor_id, student_id=student_id)
     if not plan:
         return
     lessons = list(
@@ -117,15 +133,14 @@ async def reflow(session: AsyncSession, tutor_id: uuid.UUID, student_id: uuid.UU
         )
     )
     covered = {lesson.plan_topic_id for lesson in lessons if lesson.status == "completed"}
-    pending = iter([topic for topic in plan if topic.id not in covered])
+    pending = iter([(topic["id"], topic["title"]) for topic in plan if topic["id"] not in covered])
     for lesson in lessons:
         if lesson.status != "scheduled":
             continue
         follows_plan = lesson.plan_topic_id is not None or lesson.topic is None
         if not follows_plan:
             continue
-        topic = next(pending, None)
-        new_id, new_title = (topic.id, topic.title) if topic else (None, None)
+        new_id, new_title = next(pending, (None, None))
         if (lesson.plan_topic_id, lesson.topic) != (new_id, new_title):
             lesson.plan_topic_id, lesson.topic = new_id, new_title
             reflowed(session)[lesson.id] = lesson
