@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from shared.db import Database
 from shared.testing import infra
 
 
@@ -30,3 +31,13 @@ async def shared_db_url(test_run_id: str) -> AsyncIterator[str]:
     url = await infra.create_scratch_database_with_shared_tables(name)
     yield url
     await infra.drop_database(name)
+
+
+@pytest.fixture
+async def database(shared_db_url: str) -> AsyncIterator[Database]:
+    """The scratch database through a pool of one connection (a test sees what its own pool does)."""
+    database = Database(shared_db_url, service="shared-tests", pool_size=1, max_overflow=0)
+    try:
+        yield database
+    finally:
+        await database.dispose()

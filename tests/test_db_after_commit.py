@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import text
 
 from shared.db import Database, after_commit, first_time_in_transaction
-
-
-@pytest.fixture
-async def database(shared_db_url: str) -> AsyncIterator[Database]:
-    database = Database(shared_db_url, service="after-commit-test", pool_size=1, max_overflow=0)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def test_the_callback_runs_after_the_commit_and_only_then(database: Database) -> None:

@@ -25,15 +25,6 @@ from shared.testing.statements import statements_sent
 
 
 @pytest.fixture
-async def database(shared_db_url: str) -> AsyncIterator[Database]:
-    database = Database(shared_db_url, service="driver-statement-test", pool_size=1, max_overflow=0)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest.fixture
 async def notes(database: Database) -> AsyncIterator[Table]:
     table = Table(
         f"driver_notes_{uuid.uuid4().hex[:8]}",
