@@ -130,7 +130,12 @@ def create_app(
         else:  # a bus handed in (a test's) lives on this loop
             state.relay = OutboxRelay(state.db, state.bus, poll_seconds=settings.outbox_poll_seconds)
         state.consumer = EventConsumer(
-            state.db, state.bus, service=settings.service_name, handlers=handlers, batch_size=settings.event_batch_size
+            state.db,
+            state.bus,
+            service=settings.service_name,
+            handlers=handlers,
+            batch_size=settings.event_batch_size,
+            linger_seconds=settings.event_linger_seconds,
         )
         await state.bus.start()  # returns at once; (re)connects in the background
         await state.consumer.start()

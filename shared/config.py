@@ -66,6 +66,9 @@ class ServiceSettings(BaseSettings):
     # events waiting together are applied in one transaction, up to this many (shared/events/consumer.py);
     # the broker hands over twice as many, so the next batch is already here when one commits
     event_batch_size: int = 50
+    # a consumer that is busy (deliveries arrived while it applied the last batch) waits up to this long
+    # for a full batch before its next one; an idle consumer never waits (0: never)
+    event_linger_seconds: float = Field(0.0, ge=0, le=1)
     publish_timeout_seconds: float = 5.0
     outbox_poll_seconds: float = 5.0  # fallback when a LISTEN/NOTIFY wake-up is missed
     # shared/housekeeping.py: how long the shared tables keep a row, and how often each instance deletes

@@ -454,3 +454,37 @@ async def test_a_batch_handler_failing_on_one_event_of_its_run_costs_the_others_
     assert calls == [["a", "b", POISON, "c"], ["a"], ["b"], [POISON], ["c"], [POISON], [POISON]]
     assert sorted(note for _, note in await _rows(db, scratch_table)) == sorted(["first", "a", "b", "c"])
     assert _consumed(service, "user.updated", "dead_lettered") == 1
+
+
+async def test_a_busy_consumer_lingers_for_a_full_batch_and_an_idle_one_applies_at_once(
+    rabbit_url: str, make_rabbit_bus: Callable[..., Awaitable[RabbitMQBus]], db: Database, scratch_table: str,
+    service: str,
+) -> None:  # fmt: skip
+    bus = await make_rabbit_bus(rabbit_url)
+    applied: list[tuple[str, int]] = []
+    gate = _Gate()
+    # a linger far longer than the test may take: each wait below ends because the batch filled, or not at all
+    consumer = EventConsumer(
+        db, bus, service=service, handlers={"user.updated": _gated_recording_handler(scratch_table, applied, gate)},
+        batch_size=3, linger_seconds=60,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        await eventually(lambda: bus.is_connected, what="connected")
+        await bus.publish(_user_updated("first"))  # idle: applied at once, held in its handler
+        await asyncio.wait_for(gate.holding.wait(), timeout=10)
+        await bus.publish(_user_updated("second"))  # arrives while the first is applied: the consumer is busy
+        await eventually(lambda: consumer.in_flight == 2, what="the second waiting")
+        gate.opened.set()
+        await eventually(lambda: len(applied) == 1, what="the first applied")
+        await bus.publish(_user_updated("third"))
+        await bus.publish(_user_updated("fourth"))  # the batch of three is full: the linger ends
+        await eventually(lambda: len(applied) == 4, what="the lingering batch applied")
+        await bus.publish(_user_updated("fifth"))  # idle again: no linger
+        await eventually(lambda: len(applied) == 5, what="the idle consumer's event applied")
+    finally:
+        await consumer.stop()
+
+    transactions = [transaction for _, transaction in applied]
+    assert [name for name, _ in applied] == ["first", "second", "third", "fourth", "fifth"]
+    assert [transactions.count(transaction) for transaction in dict.fromkeys(transactions)] == [1, 3, 1]

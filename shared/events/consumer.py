@@ -11,10 +11,11 @@ every delivery that has arrived (up to ``batch_size``, in delivery order) and
 applies them in ONE transaction — one inbox insert, one commit, one outbox
 NOTIFY for all of them — which is what lets a consumer keep up with a backlog
 (docs/performance.md, the event-path benchmark). An idle consumer still applies
-an event the moment it arrives, alone. When the handler of the k-th event of a
-batch fails, the transaction is rolled back, the events before it are applied
-again without it, the failing one is given back (one attempt used, one run of
-its handler) and the rest go on. Handlers run one at a time, in delivery order,
+an event the moment it arrives, alone; a busy one (deliveries arrived while it
+applied the last batch) may wait up to ``linger_seconds`` for a full batch.
+When the handler of the k-th event of a batch fails, the transaction is rolled
+back, the events before it are applied again without it, the failing one is
+given back (one attempt used, one run of its handler) and the rest go on. Handlers run one at a time, in delivery order,
 as with a prefetch of one. A ``BatchHandler`` (``shared.events.handlers``) gets
 a run of consecutive events of its types in one call; when it fails, the events
 of the run are applied one at a time to find the one at fault.
@@ -89,6 +90,7 @@ class EventConsumer:
         service: str,
         handlers: Mapping[str, EventHandler],
         batch_size: int = 1,
+        linger_seconds: float = 0.0,
         retry_backoff: tuple[float, float] = (0.1, 2.0),
         database_retry_seconds: float = 1.0,
         stop_timeout: float = 10.0,
@@ -100,6 +102,9 @@ class EventConsumer:
         self._service = service
         self._handlers = dict(handlers)
         self._batch_size = batch_size
+        self._linger_seconds = linger_seconds
+        self._lingering = False
+        self._batch_ready = asyncio.Event()  # set by handle() when a lingering worker has its full batch
         # a pause before giving a failed message back, so a brief hiccup does not burn every attempt at once
         self._retry_backoff_initial, self._retry_backoff_max = retry_backoff
         self._database_retry_seconds = database_retry_seconds
@@ -156,6 +161,8 @@ class EventConsumer:
             return
         settled = asyncio.get_running_loop().create_future()
         self._waiting.put_nowait((message, settled))
+        if self._lingering and self._waiting.qsize() >= self._batch_size - 1:
+            self._batch_ready.set()
         await settled
 
     def _finished(self, settled: asyncio.Future[None] | None) -> None:
@@ -167,8 +174,11 @@ class EventConsumer:
 
     async def _work(self) -> None:
         """Take what is waiting (at least one, at most a batch), apply it, settle it; forever."""
+        under_load = False
         while True:
             batch = [await self._waiting.get()]
+            if under_load:
+                await self._linger_for_a_batch()
             while len(batch) < self._batch_size and not self._waiting.empty():
                 batch.append(self._waiting.get_nowait())
             try:
@@ -178,6 +188,25 @@ class EventConsumer:
             finally:
                 for _, settled in batch:
                     self._finished(settled)
+            under_load = not self._waiting.empty()  # deliveries arrived while this batch was applied
+
+    async def _linger_for_a_batch(self) -> None:
+        """Under load, wait up to the linger for a full batch before applying what is here: a run's fixed
+        cost (its transaction, inbox and outbox statements, commit and ack) is then paid for several
+        events instead of one or two, which on a busy machine frees CPU for the rest of the path
+        (docs/performance.md, the event path). An idle consumer never waits: it applies a delivery the
+        moment it arrives."""
+        if not self._linger_seconds or self._waiting.qsize() >= self._batch_size - 1:
+            return
+        self._batch_ready.clear()
+        self._lingering = True
+        try:
+            async with asyncio.timeout(self._linger_seconds):
+                await self._batch_ready.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._lingering = False
 
     # --- applying ---
 
