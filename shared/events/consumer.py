@@ -15,10 +15,11 @@ an event the moment it arrives, alone; a busy one (deliveries arrived while it
 applied the last batch) may wait up to ``linger_seconds`` for a full batch.
 When the handler of the k-th event of a batch fails, the transaction is rolled
 back, the events before it are applied again without it, the failing one is
-given back (one attempt used, one run of its handler) and the rest go on. Handlers run one at a time, in delivery order,
-as with a prefetch of one. A ``BatchHandler`` (``shared.events.handlers``) gets
-a run of consecutive events of its types in one call; when it fails, the events
-of the run are applied one at a time to find the one at fault.
+given back (one attempt used, one run of its handler) and the rest go on.
+Handlers run one at a time, in delivery order, as with a prefetch of one. A
+``BatchHandler`` (``shared.events.handlers``) gets a run of consecutive events
+of its types in one call; when it fails, the events of the run are applied one
+at a time to find the one at fault.
 
 While a handler runs, ``shared.context.correlation_id`` is the event's and
 ``causation_id`` is its ``event_id``: events the handler adds to the outbox
