@@ -14,9 +14,9 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, literal, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, object_session
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
 from shared.db import Database, DriverStatement, make_base, row_snapshot, unique_violation
 from shared.errors import install_error_handlers
@@ -86,6 +86,25 @@ async def test_a_driver_statements_failure_is_the_exception_sqlalchemy_raises_fo
             await add.fetch(session, id=1, body="again")
     assert raised.value.statement == add.sql and not raised.value.connection_invalidated
     assert unique_violation(raised.value) == f"{notes.name}_pkey"
+
+
+async def test_a_driver_statement_at_the_commit_fails_as_sqlalchemy_would_and_nothing_is_kept(
+    database: Database, notes: Table
+) -> None:
+    """The outbox's way: a ``before_commit`` hook sends it from SQLAlchemy's synchronous side."""
+    add = _add_note(notes)
+    async with database.transaction() as session:
+        await add.fetch(session, id=1, body="first")
+    session = database.sessionmaker()
+
+    @event.listens_for(session.sync_session, "before_commit")
+    def _add_at_commit(sync_session: Session) -> None:
+        add.fetch_in_sync_hook(sync_session, id=1, body="again")
+
+    with pytest.raises(IntegrityError):
+        async with session, session.begin():
+            await add.fetch(session, id=2, body="with it")
+    assert await _bodies(database, notes) == ["first"]
 
 
 async def test_values_the_statement_was_built_with_are_kept_and_a_missing_one_is_named(database: Database) -> None:
