@@ -180,7 +180,8 @@ class DriverStatement:
     of work) costs the caller more CPU than the round trip itself (docs/performance.md, the event path);
     everything else keeps the ORM. Values go to asyncpg as they are, without SQLAlchemy's type
     processing: a UUID as ``uuid.UUID``, JSONB as JSON text (the codec SQLAlchemy installs on its
-    connections takes text and decodes to Python objects). Rows come back as ``asyncpg.Record``.
+    connections takes text and decodes to Python objects). Rows come back as ``asyncpg.Record``. A caller
+    with an asyncpg connection of its own (the outbox relay) sends ``sql`` with ``arguments(...)``.
     """
 
     def __init__(self, statement: Executable) -> None:

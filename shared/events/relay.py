@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import Integer, Text, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from shared.db import Database, asyncpg_dsn
+from shared.db import Database, DriverStatement, asyncpg_dsn
 from shared.events.bus import EventBus, PublishError
 from shared.events.envelope import Envelope
 from shared.events.outbox import NOTIFY_CHANNEL
@@ -46,25 +48,37 @@ class _PassResult:
     failed: bool
 
 
-# A pass's two statements, on the driver's connection: a pass carries one or two rows at 100 events/s,
+# A pass's two statements, built with Core (the table's names stay in shared/tables.py) and sent on the
+# driver's connection (shared.db.DriverStatement's SQL): a pass carries one or two rows at 100 events/s,
 # and building the session, transaction and result around them in SQLAlchemy cost as much CPU as the
 # statements and the publish together (0.5 of ~1.5 ms per one-row pass; docs/performance.md).
 #
 # The oldest pending rows no other relay holds, marked published in the same statement (one round trip
 # for both) and locked until the pass commits: a pass that fails before its commit leaves them pending;
 # a row the broker refused is set pending again (_MARK_FAILED) before the commit.
-_CLAIM = """
-    UPDATE outbox_events SET published_at = now(), last_error = NULL
-    WHERE id IN (
-        SELECT id FROM outbox_events WHERE published_at IS NULL
-        ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED
+_CLAIM = DriverStatement(
+    update(outbox_events)
+    .where(
+        outbox_events.c.id.in_(
+            select(outbox_events.c.id)
+            .where(outbox_events.c.published_at.is_(None))
+            .order_by(outbox_events.c.created_at)
+            .limit(bindparam("batch_size", type_=Integer()))
+            .with_for_update(skip_locked=True)
+        )
     )
-    RETURNING id, event_type, envelope, created_at
-"""
-_MARK_FAILED = """
-    UPDATE outbox_events SET published_at = NULL, attempts = attempts + 1, last_error = $2
-    WHERE id = ANY($1::uuid[])
-"""
+    .values(published_at=func.now(), last_error=None)
+    .returning(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope, outbox_events.c.created_at)
+)
+_MARK_FAILED = DriverStatement(
+    update(outbox_events)
+    .where(outbox_events.c.id == any_(bindparam("ids", type_=ARRAY(outbox_events.c.id.type))))
+    .values(published_at=None, attempts=outbox_events.c.attempts + 1, last_error=bindparam("error", type_=Text()))
+)
+
+
+async def _mark_failed(connection: asyncpg.Connection, ids: list[uuid.UUID], error: Exception) -> None:
+    await connection.execute(_MARK_FAILED.sql, *_MARK_FAILED.arguments({"ids": ids, "error": repr(error)[:2000]}))
 
 
 async def count_backlog(db: Database) -> int:
@@ -169,7 +183,8 @@ class OutboxRelay:
     async def _publish_batch_on(self, connection: asyncpg.Connection) -> _PassResult:
         async with connection.transaction():
             # RETURNING keeps no order: the rows go out in the order they were added
-            rows = sorted(await connection.fetch(_CLAIM, self._batch_size), key=lambda row: row["created_at"])
+            claimed = await connection.fetch(_CLAIM.sql, *_CLAIM.arguments({"batch_size": self._batch_size}))
+            rows = sorted(claimed, key=lambda row: row["created_at"])
             sendable: list[tuple[asyncpg.Record, Envelope]] = []
             unsendable: list[tuple[asyncpg.Record, Exception]] = []
             for row in rows:
@@ -196,7 +211,7 @@ class OutboxRelay:
                     published += 1
                     EVENTS_PUBLISHED.labels(self._service, row["event_type"]).inc()
             for row, exc in unsendable:
-                await connection.execute(_MARK_FAILED, [row["id"]], repr(exc)[:2000])
+                await _mark_failed(connection, [row["id"]], exc)
             if broker_failures:
                 # the broker is the problem, not these rows: they stay pending and are retried after a pause
                 first, exc = broker_failures[0]
@@ -204,7 +219,7 @@ class OutboxRelay:
                     "publishing outbox events failed; will retry",
                     extra={"count": len(broker_failures), "event_type": first["event_type"], "error": repr(exc)},
                 )
-                await connection.execute(_MARK_FAILED, [row["id"] for row, _ in broker_failures], repr(exc)[:2000])
+                await _mark_failed(connection, [row["id"] for row, _ in broker_failures], exc)
         return _PassResult(published=published, claimed=len(rows), failed=bool(broker_failures))
 
     # --- the loop ---
