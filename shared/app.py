@@ -8,7 +8,6 @@ and gets settings, logs, errors, health, metrics, auth, the database and events 
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from shared import housekeeping
 from shared.auth.access import ACCESS_LINK_HANDLERS, AccessResolver
 from shared.auth.jwt import JwksClient, TokenVerifier
 from shared.clock import SYSTEM_CLOCK, Clock
+from shared.collector import after_start
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.errors import install_error_handlers
@@ -32,7 +32,7 @@ from shared.fleet import ServiceSpec, by_name
 from shared.health import router as health_router
 from shared.http import ServiceClient
 from shared.logging import configure_logging
-from shared.metrics import metrics_endpoint, time_garbage_collections
+from shared.metrics import metrics_endpoint
 from shared.middleware import RequestContextMiddleware
 from shared.migrations import head_revisions
 from shared.scheduling import stop_periodic
@@ -82,8 +82,7 @@ def create_app(
             await _start_data_and_events(state)
         for hook in on_startup:
             await hook(app)
-        time_garbage_collections(settings.service_name)
-        freeze_startup_heap()
+        after_start(settings.service_name)
         log.info("started", extra={"port": settings.port, "env": settings.env})
         try:
             yield
@@ -160,21 +159,3 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-def freeze_startup_heap() -> None:
-    """Put what the process built to start (modules, classes, the app, its clients and pools) out of the
-    garbage collector's reach, once per process.
-
-    Left in the oldest generation, all of it is walked by every full collection: 100–145 ms with the
-    whole process stopped, its relay thread included, several times a minute under load, and every
-    request and event in flight waits it out (docs/performance.md, the event path). Frozen, a full
-    collection walks only what was built since (6–35 ms there). What startup left as garbage is collected
-    first. A frozen object dropped later is still freed when nothing refers to it; only one caught in a
-    reference cycle stays, and the start-up heap is mostly modules and classes that live as long as the
-    process anyway.
-    """
-    if gc.get_freeze_count():  # an earlier app in this process (a test session) froze it already
-        return
-    gc.collect()
-    gc.freeze()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import time
-from typing import Any
-
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,30 +33,6 @@ GC_PAUSE = Histogram(
     ["service", "generation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
-
-
-def time_garbage_collections(service: str) -> None:
-    """Observe every garbage collection of this process in ``GC_PAUSE`` (once per process: the first
-    service started in it names the series). Every thread stands still meanwhile, so a long one shows
-    in every latency of the service; prometheus_client's own collector counts collections, not their
-    length."""
-    if any(getattr(callback, "times_gc_pauses", False) for callback in gc.callbacks):
-        return
-    # bound now: the callback runs inside whatever allocation set off the collection, so it must take no
-    # lock that code could hold (``labels()`` takes the metric's); a series' own lock only it takes, and
-    # collections do not nest
-    by_generation = [GC_PAUSE.labels(service, str(generation)) for generation in range(3)]
-    started = 0.0
-
-    def on_collection(phase: str, info: dict[str, Any]) -> None:
-        nonlocal started
-        if phase == "start":
-            started = time.perf_counter()
-        else:
-            by_generation[info["generation"]].observe(time.perf_counter() - started)
-
-    on_collection.times_gc_pauses = True  # type: ignore[attr-defined]
-    gc.callbacks.append(on_collection)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -204,7 +204,7 @@ def test_production_asks_a_database_only_of_a_service_that_has_one(monkeypatch: 
 
 
 async def test_a_started_service_has_put_its_start_up_heap_out_of_the_collectors_reach() -> None:
-    """Full collections walk only what was built after start-up (shared.app.freeze_startup_heap): the
+    """Full collections walk only what was built after start-up (shared.collector.freeze_startup_heap): the
     modules, classes and the app itself are frozen once the lifespan has started."""
     gc.unfreeze()  # as a fresh process: an app started earlier in this session froze its heap
     app = create_app(ServiceSettings(env="test", service_name="freeze-probe"), spec=_NO_DATABASE)

@@ -20,6 +20,7 @@ from telegram import Update
 from services.telegram_bot import health
 from services.telegram_bot.app import build_application
 from services.telegram_bot.settings import BotSettings
+from shared.collector import after_start
 from shared.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ async def run(settings: BotSettings, stop: asyncio.Event | None = None, ready: a
         else:
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("receiving updates by long polling")
+        after_start(settings.service_name)  # as every service once started: collections timed, heap frozen
         if ready is not None:
             ready.set()
         await stop.wait()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -165,3 +166,25 @@ async def test_long_polling_is_the_default(
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(task, 60)
     assert refuses_connections(health_port)
+
+
+async def test_a_started_bot_times_its_collections_and_keeps_its_start_up_heap_out_of_their_reach(
+    fleet: TestFleet, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """As every service does once started (shared.collector.after_start): its /metrics has the pauses."""
+    installed = list(gc.callbacks)  # as a fresh process: a service started earlier in this session did it
+    gc.callbacks.clear()
+    gc.unfreeze()
+    health_port = free_port()
+    task, stop = await running(bot_settings(fleet, telegram, tmp_path, port=health_port))
+    try:
+        assert gc.get_freeze_count() > 0
+        gc.collect()
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{health_port}/metrics") as metrics:
+            text = await metrics.text()
+        full = 'python_gc_pause_seconds_count{generation="2",service="telegram-bot"}'
+        assert any(line.startswith(full) and float(line.split()[-1]) >= 1 for line in text.splitlines()), text
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        gc.callbacks[:] = installed
