@@ -75,12 +75,18 @@ async def test_a_driver_statement_after_the_orms_shares_its_transaction(database
     assert await _bodies(database, notes) == []
 
 
-async def test_a_driver_statements_failure_is_the_exception_sqlalchemy_raises_for_its_own(
-    database: Database, notes: Table
-) -> None:
+async def _first_note_added(database: Database, notes: Table) -> DriverStatement:
+    """The statement adding a note, once run: note 1 is there, committed."""
     add = _add_note(notes)
     async with database.transaction() as session:
         await add.fetch(session, id=1, body="first")
+    return add
+
+
+async def test_a_driver_statements_failure_is_the_exception_sqlalchemy_raises_for_its_own(
+    database: Database, notes: Table
+) -> None:
+    add = await _first_note_added(database, notes)
     with pytest.raises(IntegrityError) as raised:  # what shared.db.unique_conflicts turns into a 409
         async with database.transaction() as session:
             await add.fetch(session, id=1, body="again")
@@ -92,9 +98,7 @@ async def test_a_driver_statement_at_the_commit_fails_as_sqlalchemy_would_and_no
     database: Database, notes: Table
 ) -> None:
     """The outbox's way: a ``before_commit`` hook sends it from SQLAlchemy's synchronous side."""
-    add = _add_note(notes)
-    async with database.transaction() as session:
-        await add.fetch(session, id=1, body="first")
+    add = await _first_note_added(database, notes)
     session = database.sessionmaker()
 
     @event.listens_for(session.sync_session, "before_commit")
