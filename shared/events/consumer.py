@@ -29,6 +29,7 @@ carry the same correlation and point back at their cause.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -104,8 +105,9 @@ class EventConsumer:
         self._handlers = dict(handlers)
         self._batch_size = batch_size
         self._linger_seconds = linger_seconds
-        self._lingering = False
-        self._batch_ready = asyncio.Event()  # set by handle() when a lingering worker has its full batch
+        # set by handle() when batch_size - 1 deliveries wait: with the one a lingering worker holds, a full
+        # batch (the worker clears it before it lingers, so a setting from earlier counts for nothing)
+        self._batch_ready = asyncio.Event()
         # a pause before giving a failed message back, so a brief hiccup does not burn every attempt at once
         self._retry_backoff_initial, self._retry_backoff_max = retry_backoff
         self._database_retry_seconds = database_retry_seconds
@@ -162,7 +164,7 @@ class EventConsumer:
             return
         settled = asyncio.get_running_loop().create_future()
         self._waiting.put_nowait((message, settled))
-        if self._lingering and self._waiting.qsize() >= self._batch_size - 1:
+        if self._waiting.qsize() >= self._batch_size - 1:
             self._batch_ready.set()
         await settled
 
@@ -200,14 +202,9 @@ class EventConsumer:
         if not self._linger_seconds or self._waiting.qsize() >= self._batch_size - 1:
             return
         self._batch_ready.clear()
-        self._lingering = True
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._linger_seconds):
                 await self._batch_ready.wait()
-        except TimeoutError:
-            pass
-        finally:
-            self._lingering = False
 
     # --- applying ---
 
