@@ -8,6 +8,7 @@ import pytest
 
 from shared.db import Database
 from shared.testing import infra
+from shared.testing.service import one_connection_database
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +37,5 @@ async def shared_db_url(test_run_id: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def database(shared_db_url: str) -> AsyncIterator[Database]:
     """The scratch database through a pool of one connection (a test sees what its own pool does)."""
-    database = Database(shared_db_url, service="shared-tests", pool_size=1, max_overflow=0)
-    try:
+    async with one_connection_database(shared_db_url, "shared-tests") as database:
         yield database
-    finally:
-        await database.dispose()

@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
+from shared.db import Database
 from shared.testing.fake_user_service import FakeUserService, LocalServer, fake_user_service_app
 from shared.testing.tokens import TokenFactory
 
@@ -62,6 +63,16 @@ async def serve_in_process(
     """``running`` and ``asgi_client`` together, for a test that needs only the client."""
     async with running(app), asgi_client(app, base_url, request_timeout) as http:
         yield http
+
+
+@asynccontextmanager
+async def one_connection_database(database_url: str, service: str) -> AsyncIterator[Database]:
+    """A ``Database`` of one connection, for a test that runs transactions itself (and sees its own pool)."""
+    database = Database(database_url, service=service, pool_size=1, max_overflow=0)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @asynccontextmanager

@@ -23,7 +23,15 @@ from shared.events.envelope import Envelope
 from shared.testing import infra
 from shared.testing.events import eventually, publish
 from shared.testing.fake_user_service import SERVICE_CLIENTS, FakeUserService
-from shared.testing.service import People, Person, asgi_client, db_pool, fake_user_service, running
+from shared.testing.service import (
+    People,
+    Person,
+    asgi_client,
+    db_pool,
+    fake_user_service,
+    one_connection_database,
+    running,
+)
 from shared.testing.tokens import TokenFactory
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -77,11 +85,8 @@ def settings(database_url: str, rabbit_url: str, users: FakeUserService) -> Stud
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """student-service's database, for a test that runs handlers itself (one connection)."""
-    db = Database(database_url, service="student-service", pool_size=1, max_overflow=0)
-    try:
+    async with one_connection_database(database_url, "student-service") as db:
         yield db
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture(scope="session")
