@@ -18,6 +18,10 @@ outbox_events = Table(
     Column("published_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
+    # set when the transaction's own process has a relay that takes the events straight from the commit
+    # (shared.events.relay): until then no other relay pass claims the row; a row still unpublished when
+    # it passes (that process died first) is any pass's again
+    Column("claimed_until", DateTime(timezone=True)),
     Index("ix_outbox_events_pending", "created_at", postgresql_where=text("published_at IS NULL")),
 )
 

@@ -1,0 +1,25 @@
+"""the outbox row's claim by the committing process's own relay (outbox_events.claimed_until)
+
+Revision ID: 50af195a44d7
+Revises: e195f44cbcf9
+Create Date: 2026-12-08 00:40:00
+
+The relay of the process that commits an event publishes it straight from the commit; until
+``claimed_until`` no other relay pass takes the row (decision 0024).
+"""
+from typing import Sequence, Union
+
+from shared.migrations.outbox import add_outbox_claimed_until, drop_outbox_claimed_until
+
+revision: str = "50af195a44d7"
+down_revision: Union[str, Sequence[str], None] = "e195f44cbcf9"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    add_outbox_claimed_until()
+
+
+def downgrade() -> None:
+    drop_outbox_claimed_until()
