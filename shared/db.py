@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
@@ -29,6 +29,9 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import await_
 
 from shared.errors import Conflict
+
+if TYPE_CHECKING:
+    from shared.events.outbox import OutboxHandoff
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -140,8 +143,13 @@ class Database:
             connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"application_name": service}},
         )
         _ping_when_idle(self.engine, idle_ping_seconds)
-        # session.info["service"] tells the outbox which service produced an event
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, info={"service": service})
+        # set by a relay in this process that takes the events these sessions commit (shared.events.relay)
+        self.outbox_handoff: OutboxHandoff | None = None
+        # session.info["service"] tells the outbox which service produced an event, ["database"] where
+        # its hand-off goes
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"service": service, "database": self}
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

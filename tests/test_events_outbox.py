@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 
 import asyncpg
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from shared import context
 from shared.db import Database, asyncpg_dsn
 from shared.events.catalogue import UserUpdated
 from shared.events.envelope import Envelope
-from shared.events.outbox import NOTIFY_CHANNEL, add_event
+from shared.events.outbox import NOTIFY_CHANNEL, OutboxHandoff, add_event
 from shared.tables import outbox_events
 from shared.testing.statements import statements_sent
 
@@ -196,3 +199,74 @@ async def test_an_event_inside_a_savepoint_after_the_outer_notified_does_not_not
                 await add_event(session, _user_updated())
 
     assert sum("pg_notify" in statement for statement in statements) == 1
+
+
+class _Receiver:
+    """A relay's side of the hand-over: what it was given, one list per committed transaction."""
+
+    def __init__(self) -> None:
+        self.handed_over: list[list[Envelope]] = []
+
+    def __call__(self, envelopes: Sequence[Envelope]) -> None:
+        self.handed_over.append(list(envelopes))
+
+
+async def test_with_a_relay_of_its_own_a_commit_claims_its_rows_for_it_hands_them_over_and_notifies_no_one(
+    db: Database, events_db_url: str
+) -> None:
+    receiver = _Receiver()
+    listener = await asyncpg.connect(asyncpg_dsn(db.url))
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notified.put_nowait(args[2]))
+    elsewhere = Database(events_db_url, service=db.service, pool_size=1, max_overflow=0)  # no relay there
+    db.outbox_handoff = OutboxHandoff(receiver, timedelta(minutes=5))
+    try:
+        async with db.transaction() as session:
+            added = [await add_event(session, _user_updated()) for _ in range(3)]
+            assert receiver.handed_over == []  # not before the commit
+        assert receiver.handed_over == [added]  # once, in the order added
+
+        for envelope in added:
+            row = await _outbox_row(db, envelope.event_id)
+            assert row is not None and row["published_at"] is None
+            assert row["claimed_until"] - row["created_at"] == pytest.approx(
+                timedelta(minutes=5), abs=timedelta(seconds=1)
+            )
+        async with elsewhere.transaction() as session:
+            unclaimed = await add_event(session, _user_updated())
+        row = await _outbox_row(db, unclaimed.event_id)
+        assert row is not None and row["claimed_until"] is None
+
+        await asyncio.wait_for(notified.get(), timeout=10)
+        # notifications arrive in commit order: had the handed-over commit notified, a second one would wait
+        await listener.execute("SELECT 1")
+        assert notified.empty()
+    finally:
+        await listener.close()
+        await elsewhere.dispose()
+
+
+async def test_nothing_is_handed_over_for_a_rolled_back_transaction_or_a_commit_that_fails(
+    db: Database, unique: str
+) -> None:
+    receiver = _Receiver()
+    db.outbox_handoff = OutboxHandoff(receiver, timedelta(minutes=5))
+    table = f"deferred_{unique}"
+    async with db.transaction() as session:  # a unique check PostgreSQL makes only at the commit
+        await session.execute(text(f"CREATE TABLE {table} (id int, UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)"))
+    try:
+        with pytest.raises(_Rollback):
+            async with db.transaction() as session:
+                rolled_back = await add_event(session, _user_updated())
+                raise _Rollback
+        with pytest.raises(IntegrityError):
+            async with db.transaction() as session:
+                await session.execute(text(f"INSERT INTO {table} VALUES (1), (1)"))
+                failed_commit = await add_event(session, _user_updated())
+
+        assert receiver.handed_over == []
+        assert await _outbox_row(db, rolled_back.event_id) is None
+        assert await _outbox_row(db, failed_commit.event_id) is None
+    finally:
+        async with db.transaction() as session:
+            await session.execute(text(f"DROP TABLE {table}"))

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from shared.db import Database
 from shared.events.bus import PublishRejected, RabbitMQBus
 from shared.events.envelope import Envelope
+from shared.events.outbox import OutboxHandoff
 from shared.events.relay import OutboxRelay
 from shared.tables import outbox_events
 from shared.testing.events import EventRecorder, commit_user_updates, eventually, produced_by
@@ -171,23 +173,81 @@ async def test_replicas_publishing_at_once_never_publish_a_row_twice(
         await second_db.dispose()
 
 
-async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
+async def test_a_commit_elsewhere_wakes_the_relay_without_waiting_for_the_poll(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
-    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
-        [envelope] = await commit_user_updates(db)
+    """A process with no relay of its own (a command-line tool) commits: its NOTIFY wakes the relay."""
+    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)), _elsewhere(db) as elsewhere:
+        [envelope] = await commit_user_updates(elsewhere)
         await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
+
+
+async def test_a_started_relay_publishes_what_its_own_process_commits_at_once_and_marks_it(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    """Handed over by the commit, not claimed by a pass: published and marked in one round trip."""
+    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)) as relay:
+        assert db.outbox_handoff is not None and db.outbox_handoff.receive == relay.take
+        written = await commit_user_updates(db, 3)
+        received = await recorder.wait_for_count("user.updated", 3, produced_by(db))
+        assert received == written  # each once, in the order added
+        await eventually(lambda: _backlog_is_zero(relay), what="the rows marked published")
+        rows = await _outbox_rows(db)
+        assert all(row.claimed_until is None and row.attempts == 0 for row in rows)
+        assert all(row.published_at >= row.created_at for row in rows)
+    assert db.outbox_handoff is None  # stopped: commits notify again, for whichever relay runs next
+
+
+async def test_rows_claimed_by_a_process_that_died_are_left_to_it_until_the_claim_runs_out(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    db.outbox_handoff = OutboxHandoff(lambda envelopes: None, timedelta(hours=1))  # it dies before it publishes
+    written = await commit_user_updates(db, 2)
+    db.outbox_handoff = None
+    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
+
+    assert await relay.publish_pending() == 0  # still that process's
+    async with db.transaction() as session:  # the hour has passed
+        await session.execute(update(outbox_events).values(claimed_until=func.now() - timedelta(seconds=1)))
+    assert await relay.publish_pending() == 2
+    assert await recorder.wait_for_count("user.updated", 2, produced_by(db)) == written
+    assert await relay.backlog() == 0
+
+
+async def test_a_handed_over_event_the_broker_refuses_is_released_for_the_passes_and_the_rest_marked(
+    db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
+) -> None:
+    handed_over: list[Envelope] = []
+    db.outbox_handoff = OutboxHandoff(handed_over.extend, timedelta(hours=1))
+    written = await commit_user_updates(db, 3)
+    db.outbox_handoff = None
+    bus = _WatchedBus(await _connected_bus(make_rabbit_bus, rabbit_url), refuse=written[1].event_id)
+    relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL)  # type: ignore[arg-type]
+    relay.take(handed_over)
+
+    assert await relay.publish_pending() == 2  # the hand-over failed in part: no pass after it
+    rows = {row.id: row for row in await _outbox_rows(db)}
+    refused = rows[written[1].event_id]
+    assert (refused.published_at, refused.claimed_until, refused.attempts) == (None, None, 1)
+    assert "PublishRejected" in refused.last_error
+    for envelope in (written[0], written[2]):
+        assert rows[envelope.event_id].published_at is not None and rows[envelope.event_id].claimed_until is None
+
+    bus._refuse = uuid.uuid4()  # the broker takes it now: the next pass publishes it, no lease to wait out
+    assert await relay.publish_pending() == 1
+    received = await recorder.wait_for_count("user.updated", 3, produced_by(db))
+    assert sorted(e.event_id for e in received) == sorted(e.event_id for e in written)
 
 
 async def test_the_listener_reconnects_when_the_database_drops_it(
     db: Database, rabbit_url: str, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:
-    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)):
+    async with _listening_relay(db, await _connected_bus(make_rabbit_bus, rabbit_url)), _elsewhere(db) as elsewhere:
         [first_pid] = await _listener_pids(db)
         async with db.transaction() as session:
             await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
         await eventually(lambda: _listener_other_than(db, first_pid), what="a new LISTEN connection")
-        [envelope] = await commit_user_updates(db)
+        [envelope] = await commit_user_updates(elsewhere)  # only a NOTIFY tells the relay about it
         await recorder.wait_for("user.updated", lambda e: e.event_id == envelope.event_id)
 
 
@@ -223,6 +283,21 @@ async def test_a_pooled_connection_the_database_drops_is_replaced_before_the_nex
         finally:
             await writer.dispose()
         await recorder.wait_for("user.updated", lambda e: e.event_id == second.event_id)
+
+
+@contextlib.asynccontextmanager
+async def _elsewhere(db: Database) -> AsyncIterator[Database]:
+    """The same database from a process with no relay of its own: its commits notify."""
+    elsewhere = Database(db.url, service=db.service, pool_size=1, max_overflow=0)
+    try:
+        yield elsewhere
+    finally:
+        await elsewhere.dispose()
+
+
+async def _outbox_rows(db: Database) -> list:
+    async with db.transaction() as session:
+        return list((await session.execute(select(outbox_events))).all())
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,18 @@ retry or a redelivery.
 The relay wakes on ``LISTEN outbox_events`` (``add_event`` notifies on commit)
 on its own asyncpg connection, reconnected when the database drops it, and
 polls every ``poll_seconds`` in case a notification is missed.
+
+A started relay also takes the events its own process commits straight from
+the commit (``Database.outbox_handoff``; decision 0024): their rows are written
+claimed by it for ``lease``, with no NOTIFY; it publishes them at once (confirms
+awaited together) and marks them published behind the publishing, in one
+statement for every row confirmed while the previous mark was on its way: no
+claiming pass, no wake-up through PostgreSQL. A row the broker refused is
+released (``claimed_until`` cleared, ``attempts`` and ``last_error`` updated)
+for the passes to retry after the back-off; a row the process never got to
+publish (it died) is any pass's once the lease has run out. A row published but
+not marked (the database went away in between) is published again then, and the
+consumers' inbox absorbs the duplicate.
 """
 
 from __future__ import annotations
@@ -25,16 +37,19 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from sqlalchemy import Integer, Text, any_, bindparam, func, select, update
+from sqlalchemy import DateTime, Integer, Text, any_, bindparam, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from shared.db import Database, DriverStatement, asyncpg_dsn
 from shared.events.bus import EventBus, PublishError
 from shared.events.envelope import Envelope
-from shared.events.outbox import NOTIFY_CHANNEL
+from shared.events.outbox import NOTIFY_CHANNEL, OutboxHandoff
 from shared.metrics import EVENTS_PUBLISHED
 from shared.tables import outbox_events
 
@@ -56,25 +71,53 @@ class _PassResult:
 # The oldest pending rows no other relay holds, marked published in the same statement (one round trip
 # for both) and locked until the pass commits: a pass that fails before its commit leaves them pending;
 # a row the broker refused is set pending again (_MARK_FAILED) before the commit.
+# Rows another process's relay has claimed (handed over by its commits) are left to it until the claim
+# runs out.
+_IDS = bindparam("ids", type_=ARRAY(outbox_events.c.id.type))
 _CLAIM = DriverStatement(
     update(outbox_events)
     .where(
         outbox_events.c.id.in_(
             select(outbox_events.c.id)
-            .where(outbox_events.c.published_at.is_(None))
+            .where(
+                outbox_events.c.published_at.is_(None),
+                or_(outbox_events.c.claimed_until.is_(None), outbox_events.c.claimed_until < func.now()),
+            )
             .order_by(outbox_events.c.created_at)
             .limit(bindparam("batch_size", type_=Integer()))
             .with_for_update(skip_locked=True)
         )
     )
-    .values(published_at=func.now(), last_error=None)
+    .values(published_at=func.now(), last_error=null(), claimed_until=null())
     .returning(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.envelope, outbox_events.c.created_at)
 )
 _MARK_FAILED = DriverStatement(
     update(outbox_events)
-    .where(outbox_events.c.id == any_(bindparam("ids", type_=ARRAY(outbox_events.c.id.type))))
-    .values(published_at=None, attempts=outbox_events.c.attempts + 1, last_error=bindparam("error", type_=Text()))
+    .where(outbox_events.c.id == any_(_IDS))
+    .values(
+        published_at=null(),
+        claimed_until=null(),
+        attempts=outbox_events.c.attempts + 1,
+        last_error=bindparam("error", type_=Text()),
+    )
 )
+# handed-over rows the broker confirmed, each with when its publishing began (as a pass's ``published_at``)
+_CONFIRMED = (
+    func.unnest(_IDS, bindparam("published_at", type_=ARRAY(DateTime(timezone=True))))
+    .table_valued("id", "published_at")
+    .render_derived(name="confirmed")
+)
+_MARK_PUBLISHED = DriverStatement(
+    update(outbox_events)
+    .where(outbox_events.c.id == _CONFIRMED.c.id)
+    .values(published_at=_CONFIRMED.c.published_at, claimed_until=null(), last_error=null())
+)
+
+HANDOFF_LEASE = timedelta(seconds=30)  # far beyond a publish's timeout: a live relay is never overtaken
+MAX_HANDED_OVER = 10_000  # envelopes waiting in memory; beyond, their rows wait out the lease for a pass
+# how long confirmed rows wait to be marked together: at 100 events/s one statement (and one commit) for
+# about five instead of one each; far below the lease, and nobody waits for the mark
+MARK_DELAY_SECONDS = 0.05
 
 
 async def _mark_failed(connection: asyncpg.Connection, ids: list[uuid.UUID], error: Exception) -> None:
@@ -103,6 +146,10 @@ class OutboxRelay:
         batch_size: int = 1000,
         retry_backoff: tuple[float, float] = (0.2, 10.0),
         stop_timeout: float = 10.0,
+        lease: timedelta = HANDOFF_LEASE,
+        mark_delay_seconds: float = MARK_DELAY_SECONDS,
+        # False: whoever runs it hands the commits over (ThreadedOutboxRelay, from another thread)
+        takes_handoffs: bool = True,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -111,6 +158,13 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._retry_backoff_initial, self._retry_backoff_max = retry_backoff
         self._stop_timeout = stop_timeout
+        self._lease = lease
+        self._mark_delay_seconds = mark_delay_seconds
+        self._takes_handoffs = takes_handoffs
+        self._handed_over: deque[Envelope] = deque()
+        self._unmarked: dict[uuid.UUID, datetime] = {}  # published hand-overs → when their publishing began
+        self._marking: asyncio.Task[None] | None = None
+        self._pass_due = True  # a pass over the outbox table: at the start, on a NOTIFY, at the poll
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -122,11 +176,31 @@ class OutboxRelay:
         if self._loop_task is not None:
             return
         self._stopping.clear()
+        self._pass_due = True
         self._loop_task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
         self._listener_task = asyncio.create_task(self._listen(), name=f"outbox-listener-{self._service}")
+        if self._takes_handoffs:
+            self._db.outbox_handoff = self.handoff()
+
+    def handoff(self) -> OutboxHandoff:
+        """How this process's commits reach the relay on its own loop."""
+        return OutboxHandoff(self.take, self._lease)
+
+    def take(self, envelopes: Sequence[Envelope]) -> None:
+        """Envelopes a transaction committed, their rows claimed for this relay: published on its next turn
+        (call on the relay's loop)."""
+        if len(self._handed_over) + len(envelopes) > MAX_HANDED_OVER:
+            log.warning(
+                "outbox hand-over full; the rows wait for their lease to run out", extra={"count": len(envelopes)}
+            )
+            return
+        self._handed_over.extend(envelopes)
+        self._wake.set()
 
     async def stop(self) -> None:
         """Stop the loop after its current pass, then publish what is already committed (bounded)."""
+        if self._db.outbox_handoff is not None and self._db.outbox_handoff.receive == self.take:
+            self._db.outbox_handoff = None  # commits from now on notify, for whichever relay runs next
         self._stopping.set()
         self._wake.set()
         listener, self._listener_task = self._listener_task, None
@@ -150,8 +224,13 @@ class OutboxRelay:
                 log.info("outbox flushed on stop", extra={"published": published})
 
     async def publish_pending(self) -> int:
-        """One pass: publish pending rows until none is left or a publish fails; returns how many."""
-        return (await self._drain()).published
+        """What was handed over, then one pass: publish pending rows until none is left or a publish fails;
+        returns how many."""
+        handed_over = await self._publish_handed_over()
+        await self._all_marked()
+        if handed_over.failed:
+            return handed_over.published
+        return handed_over.published + (await self._drain()).published
 
     async def backlog(self) -> int:
         """Rows not yet published."""
@@ -171,14 +250,78 @@ class OutboxRelay:
                 return total
 
     async def _publish_batch(self) -> _PassResult:
+        async with self._connection() as connection:
+            return await self._publish_batch_on(connection)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's driver connection, dropped from the pool when it turns out to be lost."""
         async with self._db.engine.connect() as pooled:
-            connection: asyncpg.Connection = (await pooled.get_raw_connection()).driver_connection
             try:
-                return await self._publish_batch_on(connection)
+                yield (await pooled.get_raw_connection()).driver_connection
             except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
                 # the pool cannot see what happened on the driver's connection: drop it, a new one follows
                 await pooled.invalidate()
                 raise
+
+    async def _publish_handed_over(self) -> _PassResult:
+        """Publish what this process's commits handed over, a batch at a time, each batch's confirms awaited
+        together; the confirmed rows are marked behind it (``_mark_later``); stop at a batch the broker
+        failed, its failed rows released for the passes."""
+        total = _PassResult(published=0, claimed=0, failed=False)
+        while self._handed_over and not total.failed:
+            envelopes = [self._handed_over.popleft() for _ in range(min(self._batch_size, len(self._handed_over)))]
+            began = datetime.now(UTC)
+            outcomes = await asyncio.gather(*(self._bus.publish(e) for e in envelopes), return_exceptions=True)
+            published = [e for e, outcome in zip(envelopes, outcomes, strict=True) if outcome is None]
+            failures = [(e, o) for e, o in zip(envelopes, outcomes, strict=True) if isinstance(o, BaseException)]
+            self._mark_later([e.event_id for e in published], began)
+            for envelope in published:
+                EVENTS_PUBLISHED.labels(self._service, envelope.event_type).inc()
+            total.published += len(published)
+            total.claimed += len(envelopes)
+            if failures:
+                first, error = failures[0]
+                log.warning(
+                    "publishing outbox events failed; will retry",
+                    extra={"count": len(failures), "event_type": first.event_type, "error": repr(error)},
+                )
+                async with self._connection() as connection:  # the passes retry them after the back-off
+                    await _mark_failed(connection, [e.event_id for e, _ in failures], error)
+                total.failed = True
+        return total
+
+    def _mark_later(self, ids: Sequence[uuid.UUID], began: datetime) -> None:
+        """Mark ``ids`` published without holding up the next publish: after ``mark_delay_seconds``, in one
+        statement with every row confirmed meanwhile (a round trip and a commit for each row would cost
+        PostgreSQL and this thread more than the publish itself)."""
+        if not ids:
+            return
+        self._unmarked.update(dict.fromkeys(ids, began))
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark_published(), name=f"outbox-marker-{self._service}")
+
+    async def _mark_published(self) -> None:
+        while self._unmarked:
+            if not self._stopping.is_set():
+                await asyncio.sleep(self._mark_delay_seconds)
+            confirmed, self._unmarked = self._unmarked, {}
+            try:
+                async with self._connection() as connection:
+                    await connection.execute(
+                        _MARK_PUBLISHED.sql,
+                        *_MARK_PUBLISHED.arguments({"ids": list(confirmed), "published_at": list(confirmed.values())}),
+                    )
+            except Exception as exc:  # published all the same: a pass publishes them again once the claim runs out
+                log.warning(
+                    "marking published outbox rows failed; they are published again when their claim runs out",
+                    extra={"count": len(confirmed), "error": repr(exc)},
+                )
+
+    async def _all_marked(self) -> None:
+        """Wait for the marks on their way (they never raise)."""
+        while self._marking is not None and not self._marking.done():
+            await asyncio.shield(self._marking)
 
     async def _publish_batch_on(self, connection: asyncpg.Connection) -> _PassResult:
         async with connection.transaction():
@@ -227,19 +370,25 @@ class OutboxRelay:
     async def _run(self) -> None:
         delay = self._retry_backoff_initial
         while not self._stopping.is_set():
-            self._wake.clear()  # a notification arriving during the pass triggers another one
+            self._wake.clear()  # a hand-over or a notification arriving meanwhile triggers another turn
             try:
-                failed = (await self._drain()).failed
+                failed = (await self._publish_handed_over()).failed
+                if not failed and self._pass_due:
+                    self._pass_due = False
+                    failed = (await self._drain()).failed
             except Exception:
                 log.exception("outbox relay pass failed")  # e.g. the database is away
                 failed = True
             if failed:
+                self._pass_due = True  # what failed waits in the outbox table for a pass
                 await self._pause_after_failure(delay)
                 delay = min(delay * 2, self._retry_backoff_max)
                 continue
             delay = self._retry_backoff_initial
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            except TimeoutError:
+                self._pass_due = True
 
     async def _pause_after_failure(self, delay: float) -> None:
         """Back off, ignoring outbox notifications, but resume as soon as a lost broker is back."""
@@ -266,7 +415,7 @@ class OutboxRelay:
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
                 await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                self._wake.set()  # rows may have been committed while nobody listened
+                self._on_notify()  # rows may have been committed while nobody listened
                 delay = self._retry_backoff_initial
                 await self._watch(connection, lost)
             except asyncio.CancelledError:
@@ -291,4 +440,5 @@ class OutboxRelay:
             await connection.execute("SELECT 1", timeout=5)
 
     def _on_notify(self, *_: object) -> None:
+        self._pass_due = True
         self._wake.set()

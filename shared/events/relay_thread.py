@@ -9,19 +9,23 @@ and gets the interpreter at least every switch interval (5 ms), whatever the req
 Only the relay moves: requests, the consumer and the housekeeping stay on the service's loop. The
 thread's relay is the same :class:`~shared.events.relay.OutboxRelay`; this class starts it there, hands
 calls over and stops it, so the app's lifespan, the metrics and the tests use it as they would the
-relay itself.
+relay itself. The events the service's transactions commit are handed to it across the threads
+(``Database.outbox_handoff``, decision 0024).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from shared.db import Database
 from shared.events.bus import EventBus
-from shared.events.relay import OutboxRelay, count_backlog
+from shared.events.envelope import Envelope
+from shared.events.outbox import OutboxHandoff
+from shared.events.relay import HANDOFF_LEASE, OutboxRelay, count_backlog
 
 T = TypeVar("T")
 
@@ -64,6 +68,17 @@ class LoopThread:
             raise RuntimeError(f"{self._name} is not running")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(function(*args), self._loop))
 
+    def call_soon(self, function: Callable[..., object], *args: Any) -> bool:
+        """Run ``function(*args)`` on the thread's loop soon, from any thread; False when it is not running."""
+        loop = self._loop
+        if loop is None:
+            return False
+        try:
+            loop.call_soon_threadsafe(function, *args)
+        except RuntimeError:  # closed meanwhile
+            return False
+        return True
+
     async def stop(self) -> None:
         loop, thread = self._loop, self._thread
         self._loop = self._thread = None
@@ -88,10 +103,18 @@ class ThreadedOutboxRelay:
     """An :class:`OutboxRelay` publishing from its own thread, through ``make_bus()``'s connection and a
     small pool of its own on ``db``'s database. ``backlog`` reads through ``db`` (the caller's pool)."""
 
-    def __init__(self, db: Database, make_bus: Callable[[], EventBus], *, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        make_bus: Callable[[], EventBus],
+        *,
+        poll_seconds: float,
+        lease: timedelta = HANDOFF_LEASE,
+    ) -> None:
         self._db = db
         self._make_bus = make_bus
         self._poll_seconds = poll_seconds
+        self._lease = lease
         self._thread = LoopThread(f"outbox-relay-{db.service}")
         # built on the thread, in its loop
         self._relay: OutboxRelay | None = None
@@ -103,9 +126,18 @@ class ThreadedOutboxRelay:
             return
         self._thread.start()
         await self._thread.call(self._start_on_thread)
+        self._db.outbox_handoff = OutboxHandoff(self._hand_over, self._lease)
+
+    def _hand_over(self, envelopes: Sequence[Envelope]) -> None:
+        """From the committing thread to the relay's; once it has stopped, the rows wait out their lease."""
+        relay = self._relay
+        if relay is not None:
+            self._thread.call_soon(relay.take, envelopes)
 
     async def stop(self) -> None:
         """The relay's own stop (its pass finished, then one last flush), then its connections and thread."""
+        if self._db.outbox_handoff is not None and self._db.outbox_handoff.receive == self._hand_over:
+            self._db.outbox_handoff = None  # commits from now on notify, for whichever relay runs next
         if self._thread.running:
             await self._thread.call(self._stop_on_thread)
         await self._thread.stop()
@@ -125,7 +157,9 @@ class ThreadedOutboxRelay:
         self._relay_db = Database(self._db.url, service=self._db.service, pool_size=RELAY_POOL_SIZE, max_overflow=0)
         self._bus = self._make_bus()
         await self._bus.start()
-        self._relay = OutboxRelay(self._relay_db, self._bus, poll_seconds=self._poll_seconds)
+        self._relay = OutboxRelay(
+            self._relay_db, self._bus, poll_seconds=self._poll_seconds, lease=self._lease, takes_handoffs=False
+        )
         await self._relay.start()
 
     async def _stop_on_thread(self) -> None:
