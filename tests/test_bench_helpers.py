@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,9 @@ from benchmarks.failfast import report as failfast_report
 from benchmarks.failfast.run import HANGING, OPEN, FailFastResult
 from benchmarks.failfast.run import Phase as FailFastPhase
 from benchmarks.failfast.settings import FailFastSettings
+from benchmarks.relay import report as relay_report
+from benchmarks.relay.run import HANDOVER, NOTIFY, RelayResult, Round
+from benchmarks.relay.settings import RelaySettings
 from shared.runner.lifecycle import FleetError
 from shared.testing.accounts import Account
 
@@ -214,6 +218,40 @@ def test_the_failfast_report_divides_the_open_breakers_p95_by_the_timeouts() -> 
     assert failfast_report.comparison(result)["p95_open_vs_hanging"] == pytest.approx(2.05 / 30_000.5)
     text = failfast_report.render(result)
     assert "(1 : 14,634)" in text and "20x 503" in text and "Problems" not in text
+
+
+def test_the_relay_report_measures_each_way_from_its_commits_and_divides_hand_over_by_notify() -> None:
+    result = RelayResult(datetime(2026, 12, 8, 1, 0, tzinfo=UTC), RelaySettings(), MACHINE)
+    result.rounds = [
+        _relay_round(NOTIFY, publish_after_ms=[10.0, 20.0, 30.0], relay_cpu=0.0018 * 3, postgres_cpu=0.0009 * 3),
+        _relay_round(HANDOVER, publish_after_ms=[2.0, 4.0], relay_cpu=0.0009 * 2, postgres_cpu=0.0003 * 2),
+        _relay_round(HANDOVER, publish_after_ms=[6.0], relay_cpu=0.0009, postgres_cpu=0.0003),
+    ]
+    result.rounds[0].confirmed.pop(next(iter(result.rounds[0].confirmed)))  # one never confirmed: not counted
+
+    notify = result.latency_ms(NOTIFY, "publishing")
+    assert notify is not None and (notify.count, notify["p50"]) == (3, pytest.approx(20.0))
+    handover = result.latency_ms(HANDOVER, "publishing")
+    assert handover is not None and (handover.count, handover["p50"]) == (3, pytest.approx(4.0))  # both rounds
+    assert result.latency_ms(NOTIFY, "confirmed").count == 2  # type: ignore[union-attr]
+    assert result.cpu_us_per_event(HANDOVER, "relay") == pytest.approx(900.0)
+    comparison = relay_report.comparison(result)
+    assert comparison["publishing_p50"] == pytest.approx(0.2)
+    assert comparison["relay_cpu"] == pytest.approx(0.5) and comparison["postgres_cpu"] == pytest.approx(1 / 3)
+    text = relay_report.render(result)
+    assert "| notify | commit -> publish begins | 3 | 20.00 |" in text and "relay thread CPU 0.50x" in text
+    assert relay_report.as_dict(result)["ways"][HANDOVER]["events"] == 3
+
+
+def _relay_round(way: str, publish_after_ms: list[float], relay_cpu: float, postgres_cpu: float) -> Round:
+    round_ = Round(way, relay_cpu_seconds=relay_cpu, postgres_cpu_seconds=postgres_cpu)
+    for index, after_ms in enumerate(publish_after_ms):
+        event_id = uuid.uuid4()
+        round_.committed[event_id] = float(index)
+        round_.publishing[event_id] = index + after_ms / 1000
+        round_.confirmed[event_id] = index + 2 * after_ms / 1000
+    round_.measured_events = len(publish_after_ms)
+    return round_
 
 
 def test_unexpected_answers_in_a_failfast_phase_are_counted() -> None:
