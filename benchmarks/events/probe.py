@@ -13,8 +13,9 @@ delays a stamp.
 transaction, just before its commit — so a latency from it is, if anything, a little
 long. PostgreSQL and the harness read the same system clock.
 
-*In between*, for where the time goes: the row's ``published_at`` (``now()`` of the relay's
-pass that claimed it: when that pass began) and student-service's ``inbox_events.received_at``
+*In between*, for where the time goes: the row's ``published_at`` (when the relay began
+publishing it: the relay's clock for an event the commit handed over, ``now()`` of the claiming
+pass for one it found by a NOTIFY or the poll) and student-service's ``inbox_events.received_at``
 for the event (``now()`` of the consumer's transaction that applied it: when it began).
 """
 
@@ -148,7 +149,7 @@ async def received_at(database_url: str, event_ids: Iterable[str]) -> dict[str, 
 
 # the path in three stages, each from one stamp to the next
 STAGES = (
-    "committed -> the relay's pass begins",
+    "committed -> the relay begins publishing",
     "-> student-service's transaction begins",
     "-> that transaction commits (XP visible)",
 )
