@@ -1,11 +1,8 @@
-"""the outbox row's claim by the committing process's own relay (outbox_events.claimed_until)
+"""outbox_events.claimed_until (decision 0024): the shared change, in this service's history
 
 Revision ID: 6210795b0b06
 Revises: d3ccb56c00b8
 Create Date: 2026-12-08 00:40:00
-
-The relay of the process that commits an event publishes it straight from the commit; until
-``claimed_until`` no other relay pass takes the row (decision 0024).
 """
 from typing import Sequence, Union
 
