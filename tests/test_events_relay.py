@@ -8,9 +8,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, text, update
 
 from shared.db import Database
+from shared.events import relay as relay_module
 from shared.events.bus import PublishRejected, RabbitMQBus
 from shared.events.envelope import Envelope
 from shared.events.outbox import OutboxHandoff
@@ -212,6 +214,29 @@ async def test_rows_claimed_by_a_process_that_died_are_left_to_it_until_the_clai
     assert await relay.publish_pending() == 2
     assert await recorder.wait_for_count("user.updated", 2, produced_by(db)) == written
     assert await relay.backlog() == 0
+
+
+async def test_a_full_hand_over_refuses_more_and_leaves_their_rows_to_wait_out_the_claim(
+    db: Database,
+    rabbit_url: str,
+    make_rabbit_bus: MakeBus,
+    recorder: EventRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(relay_module, "MAX_HANDED_OVER", 2)
+    db.outbox_handoff = OutboxHandoff(lambda envelopes: None, timedelta(hours=1))
+    written = await commit_user_updates(db, 3)
+    db.outbox_handoff = None
+    relay = OutboxRelay(db, await _connected_bus(make_rabbit_bus, rabbit_url), poll_seconds=NEVER_POLL)
+
+    relay.take(written[:2])
+    relay.take(written[2:])  # one more than the relay holds: refused, said so, nothing lost
+    assert "outbox hand-over full" in caplog.text
+    assert await relay.publish_pending() == 2
+    assert await recorder.wait_for_count("user.updated", 2, produced_by(db)) == written[:2]
+    left = {row.id: row for row in await _outbox_rows(db)}[written[2].event_id]
+    assert left.published_at is None and left.claimed_until is not None  # a pass takes it when the claim ends
 
 
 async def test_a_handed_over_event_the_broker_refuses_is_released_for_the_passes_and_the_rest_marked(

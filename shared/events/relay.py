@@ -21,8 +21,8 @@ polls every ``poll_seconds`` in case a notification is missed.
 A started relay also takes the events its own process commits straight from
 the commit (``Database.outbox_handoff``; decision 0024): their rows are written
 claimed by it for ``lease``, with no NOTIFY; it publishes them at once (confirms
-awaited together) and marks them published behind the publishing, in one
-statement for every row confirmed while the previous mark was on its way: no
+awaited together) and marks them published behind the publishing, every
+``mark_delay_seconds`` one statement for all rows confirmed meanwhile: no
 claiming pass, no wake-up through PostgreSQL. A row the broker refused is
 released (``claimed_until`` cleared, ``attempts`` and ``last_error`` updated)
 for the passes to retry after the back-off; a row the process never got to

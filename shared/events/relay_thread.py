@@ -29,7 +29,8 @@ from shared.events.relay import HANDOFF_LEASE, OutboxRelay, count_backlog
 
 T = TypeVar("T")
 
-# a pass holds one connection, and passes never overlap (stop lets one finish before its flush)
+# a pass, or a mark of handed-over rows, holds one connection while it runs; none of them waits for
+# another while holding it, so they take turns (stop lets a pass finish before its flush)
 RELAY_POOL_SIZE = 1
 
 
