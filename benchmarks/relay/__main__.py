@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         quick_help="short rounds: a smoke run of the harness (BENCH_QUICK=1)",
         settings_from_environment=lambda quick: RelaySettings.from_environment(quick=quick),
         run=_run,
-        errors=(RuntimeError,),
+        errors=(RuntimeError, AssertionError),  # AssertionError: the relay did not finish in time
         write_json=write_json,
         render=render,
     )

@@ -6,15 +6,19 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from prometheus_client import REGISTRY
 
 from benchmarks.common import cpu
 from benchmarks.common.lock import fleet_lock_async
 from benchmarks.common.output import say
 from benchmarks.common.pacing import paced
 from benchmarks.common.stats import Summary
+from benchmarks.relay.settings import RelaySettings
 from shared.db import Database, after_commit
 from shared.events.bus import RabbitMQBus
 from shared.events.catalogue import UserUpdated
@@ -23,6 +27,7 @@ from shared.events.outbox import add_event
 from shared.events.relay_thread import ThreadedOutboxRelay
 from shared.runner.servers import Endpoints, ensure_servers
 from shared.testing import infra
+from shared.testing.events import eventually
 
 SERVICE = "relay-bench"
 NOTIFY, HANDOVER = "notify", "hand-over"
@@ -46,7 +51,7 @@ class Round:
 @dataclass
 class RelayResult:
     started_at: datetime
-    settings: Any
+    settings: RelaySettings
     machine: dict[str, Any]
     rounds: list[Round] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -85,7 +90,7 @@ class _TimedBus(RabbitMQBus):
         self.round.confirmed.setdefault(envelope.event_id, time.perf_counter())
 
 
-def run_benchmark(settings: Any, machine: dict[str, Any]) -> RelayResult:
+def run_benchmark(settings: RelaySettings, machine: dict[str, Any]) -> RelayResult:
     result = RelayResult(datetime.now(UTC), settings, machine)
     started = time.monotonic()
     ensure_servers(Endpoints.from_environment(), say=say)
@@ -94,7 +99,7 @@ def run_benchmark(settings: Any, machine: dict[str, Any]) -> RelayResult:
     return result
 
 
-async def _measure(settings: Any, result: RelayResult) -> None:
+async def _measure(settings: RelaySettings, result: RelayResult) -> None:
     name = f"repitbot_bench_relay_{infra.run_id()}"
     database_url = await infra.create_scratch_database_with_shared_tables(name)
     try:
@@ -114,7 +119,7 @@ async def _measure(settings: Any, result: RelayResult) -> None:
         await infra.drop_database(name)
 
 
-async def _one_round(settings: Any, way: str, database_url: str, rabbit_url: str) -> Round:
+async def _one_round(settings: RelaySettings, way: str, database_url: str, rabbit_url: str) -> Round:
     round_ = Round(way)
     db = Database(database_url, service=SERVICE)
     relay = ThreadedOutboxRelay(
@@ -124,7 +129,7 @@ async def _one_round(settings: Any, way: str, database_url: str, rabbit_url: str
     if way == NOTIFY:
         db.outbox_handoff = None  # the commits notify; the relay's passes claim them
     try:
-        await _wait_until_connected(relay)
+        await eventually(_relay_connected, timeout=DRAIN_TIMEOUT_SECONDS, what="the relay's broker connection")
         thread = next(t for t in threading.enumerate() if t.name == f"outbox-relay-{SERVICE}")
         warmup = settings.rate * settings.warmup_seconds
 
@@ -138,15 +143,18 @@ async def _one_round(settings: Any, way: str, database_url: str, rabbit_url: str
             _hold_the_interpreter(settings.busy_ms / 1000)
 
         await paced(range(warmup), settings.rate, commit)
-        postgres = {"postgres": lambda: cpu.processes_named("postgres")}
         relay_before = _thread_cpu(thread)
-        with cpu.measuring(lambda: {name: pids() for name, pids in postgres.items()}) as usage:
+        with cpu.measuring(lambda: {"postgres": cpu.processes_named("postgres")}) as usage:
             await paced(range(warmup, settings.commits_per_round), settings.rate, commit)
-            await _wait_for(lambda: round_.committed.keys() <= round_.confirmed.keys())
+            await eventually(
+                lambda: round_.committed.keys() <= round_.confirmed.keys(),
+                timeout=DRAIN_TIMEOUT_SECONDS,
+                what="every event published and confirmed",
+            )
         round_.relay_cpu_seconds = _thread_cpu(thread) - relay_before
         round_.postgres_cpu_seconds = usage.seconds.get("postgres", 0.0)
         round_.measured_events = len(round_.committed)
-        await _wait_for_backlog_zero(relay)
+        await eventually(_no_backlog(relay), timeout=DRAIN_TIMEOUT_SECONDS, what="every row marked published")
     finally:
         await relay.stop()
         await db.dispose()
@@ -169,26 +177,12 @@ def _thread_cpu(thread: threading.Thread) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
-async def _wait_until_connected(relay: ThreadedOutboxRelay) -> None:
-    from prometheus_client import REGISTRY
-
-    def connected() -> bool:
-        return REGISTRY.get_sample_value("broker_connected", {"service": SERVICE, "role": "outbox-relay"}) == 1
-
-    await _wait_for(connected)
+def _relay_connected() -> bool:
+    return REGISTRY.get_sample_value("broker_connected", {"service": SERVICE, "role": "outbox-relay"}) == 1
 
 
-async def _wait_for(condition: Any) -> None:
-    deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError("the relay did not publish every event in time")
-        await asyncio.sleep(0.01)
+def _no_backlog(relay: ThreadedOutboxRelay) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await relay.backlog() == 0
 
-
-async def _wait_for_backlog_zero(relay: ThreadedOutboxRelay) -> None:
-    deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
-    while await relay.backlog():
-        if time.monotonic() > deadline:
-            raise RuntimeError("the relay left rows unmarked")
-        await asyncio.sleep(0.01)
+    return check
