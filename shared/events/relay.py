@@ -179,12 +179,8 @@ class OutboxRelay:
         self._pass_due = True
         self._loop_task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
         self._listener_task = asyncio.create_task(self._listen(), name=f"outbox-listener-{self._service}")
-        if self._takes_handoffs:
-            self._db.outbox_handoff = self.handoff()
-
-    def handoff(self) -> OutboxHandoff:
-        """How this process's commits reach the relay on its own loop."""
-        return OutboxHandoff(self.take, self._lease)
+        if self._takes_handoffs:  # this process's commits reach the relay on its own loop
+            self._db.outbox_handoff = OutboxHandoff(self.take, self._lease)
 
     def take(self, envelopes: Sequence[Envelope]) -> None:
         """Envelopes a transaction committed, their rows claimed for this relay: published on its next turn

@@ -16,6 +16,7 @@ relay itself. The events the service's transactions commit are handed to it acro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -69,16 +70,12 @@ class LoopThread:
             raise RuntimeError(f"{self._name} is not running")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(function(*args), self._loop))
 
-    def call_soon(self, function: Callable[..., object], *args: Any) -> bool:
-        """Run ``function(*args)`` on the thread's loop soon, from any thread; False when it is not running."""
+    def call_soon(self, function: Callable[..., object], *args: Any) -> None:
+        """Run ``function(*args)`` on the thread's loop soon, from any thread; nothing once it has stopped."""
         loop = self._loop
-        if loop is None:
-            return False
-        try:
-            loop.call_soon_threadsafe(function, *args)
-        except RuntimeError:  # closed meanwhile
-            return False
-        return True
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                loop.call_soon_threadsafe(function, *args)
 
     async def stop(self) -> None:
         loop, thread = self._loop, self._thread

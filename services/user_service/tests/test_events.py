@@ -3,8 +3,6 @@ own ``access_links`` table (kept by shared/ from those events, like every servic
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import asyncpg
 import httpx
 
@@ -43,12 +41,11 @@ async def test_link_events_reach_consumers(client: httpx.AsyncClient, api: Api, 
             student.id,
         )
 
+    async def both_marked() -> bool:
+        return len(await published()) == 2
+
     # the relay marks its rows behind the publishing (decision 0024): consumed may come first
-    await eventually(lambda: _both_marked(published), what="both rows marked published")
+    await eventually(both_marked, what="both rows marked published")
     rows = await published()
     assert sorted(row["event_type"] for row in rows) == ["student.linked", "student.unlinked"]
     assert {row["producer"] for row in rows} == {"user-service"}
-
-
-async def _both_marked(published: Callable[[], Awaitable[list[asyncpg.Record]]]) -> bool:
-    return len(await published()) == 2
