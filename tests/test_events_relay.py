@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import pytest
@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text, update
 
 from shared.db import Database
 from shared.events import relay as relay_module
-from shared.events.bus import PublishRejected, RabbitMQBus
+from shared.events.bus import PublishError, PublishRejected, RabbitMQBus
 from shared.events.envelope import Envelope
 from shared.events.outbox import OutboxHandoff
 from shared.events.relay import OutboxRelay
@@ -109,27 +109,25 @@ async def test_a_failed_publish_keeps_the_row_and_records_why(
 
 
 class _WatchedBus:
-    """The real bus, counting the publishes waiting for their confirm at once, and refusing one event
-    as the broker would (a negative confirm)."""
+    """The real bus, noting the size of each batch handed to it, and refusing one event as the broker
+    would (a negative confirm)."""
 
     def __init__(self, bus: RabbitMQBus, refuse: uuid.UUID) -> None:
         self._bus = bus
         self._refuse = refuse
-        self.waiting = self.most_waiting = 0
+        self.batches: list[int] = []
 
     @property
     def is_connected(self) -> bool:
         return self._bus.is_connected
 
-    async def publish(self, envelope: Envelope) -> None:
-        self.waiting += 1
-        self.most_waiting = max(self.most_waiting, self.waiting)
-        try:
-            if envelope.event_id == self._refuse:
-                raise PublishRejected("refused by the test's broker")
-            await self._bus.publish(envelope)
-        finally:
-            self.waiting -= 1
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[PublishError | None]:
+        self.batches.append(len(envelopes))
+        taken = [e for e in envelopes if e.event_id != self._refuse]
+        outcomes = iter(await self._bus.publish_many(taken))
+        return [
+            PublishRejected("refused by the test's broker") if e not in taken else next(outcomes) for e in envelopes
+        ]
 
 
 async def test_a_batch_is_published_with_its_confirms_awaited_together_and_a_refused_row_stays_pending(
@@ -141,7 +139,7 @@ async def test_a_batch_is_published_with_its_confirms_awaited_together_and_a_ref
     relay = OutboxRelay(db, bus, poll_seconds=NEVER_POLL)  # type: ignore[arg-type]
 
     assert await relay.publish_pending() == 19
-    assert bus.most_waiting == 19  # every publish sent before the first confirm came back
+    assert bus.batches == [20]  # written together, their confirms awaited together
     received = await recorder.wait_for_count("user.updated", 19, produced_by(db))
     assert [e.event_id for e in received] == [e.event_id for e in written if e is not refused]  # in order
     async with db.transaction() as session:

@@ -40,11 +40,10 @@ from aio_pika.abc import (
 )
 
 from shared.events.envelope import Envelope
+from shared.events.frames import send_together
 from shared.metrics import BROKER_CONNECTED
 
 log = logging.getLogger(__name__)
-
-PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)  # written to disk by the broker before it confirms
 
 
 # --- the interface ----------------------------------------------------------------------
@@ -106,6 +105,10 @@ class EventBus(Protocol):
 
     async def publish(self, envelope: Envelope) -> None:
         """Publish with a broker confirmation; raise :class:`PublishError` on timeout or failure."""
+        ...
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[PublishError | None]:
+        """Publish in order, the confirmations awaited together; each one's outcome (None: confirmed)."""
         ...
 
     async def consume(self, service: str, event_types: Iterable[str], on_message: OnMessage) -> Subscription:
@@ -230,11 +233,22 @@ class _Link:
 
     connection: AbstractConnection
     lost: asyncio.Event = field(default_factory=asyncio.Event)
-    publisher: aiormq.abc.AbstractChannel | None = None  # the publisher-confirms channel, aiormq's own (see publish)
+    publisher: aiormq.Channel | None = None  # the publisher-confirms channel, aiormq's own (shared.events.frames)
     ready: bool = False
 
     def mark_lost(self, *_: object) -> None:
         self.lost.set()
+
+
+def _confirmed(link: _Link, envelope: Envelope, confirmation: asyncio.Future[object]) -> PublishError | None:
+    """What the broker answered for one published event: None for an ack."""
+    error = asyncio.CancelledError() if confirmation.cancelled() else confirmation.exception()
+    if error is None:
+        return None
+    if isinstance(error, aiormq.exceptions.DeliveryError):
+        return PublishRejected(f"the broker refused {envelope.event_type}")
+    link.mark_lost()  # the channel or its connection closed under it
+    return BrokerUnavailable(f"publishing {envelope.event_type} failed: {error!r}")
 
 
 class RabbitMQBus:
@@ -308,41 +322,43 @@ class RabbitMQBus:
         await self._drop_link()
 
     async def publish(self, envelope: Envelope) -> None:
+        (outcome,) = await self.publish_many([envelope])
+        if outcome is not None:
+            raise outcome
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[PublishError | None]:
+        """Publish ``envelopes`` in order, written to the broker together and their confirmations awaited
+        together (``shared.events.frames``); each one's outcome, None when the broker confirmed it."""
+        if not envelopes:
+            return []
         link = self._link
         if link is None or link.publisher is None or not self.is_connected:
-            raise BrokerUnavailable("not connected to the broker")
-        # what aio-pika's Exchange.publish sends, handed to aiormq directly: building an aio_pika.Message
-        # first cost a quarter of a publish's CPU (docs/performance.md, "What a publish costs")
-        properties = aiormq.spec.Basic.Properties(
-            content_type="application/json",
-            delivery_mode=PERSISTENT,
-            message_id=str(envelope.event_id),
-            message_type=envelope.event_type,
-            correlation_id=envelope.correlation_id,
-            app_id=envelope.producer,
-            timestamp=envelope.occurred_at,
-            headers={"version": envelope.version},
-        )
+            return [BrokerUnavailable("not connected to the broker")] * len(envelopes)
+        loop = asyncio.get_running_loop()
+        # aio-pika can wait forever for a confirm on a dropped connection: bound the whole of it
+        deadline = loop.time() + self._publish_timeout
         try:
-            # aio-pika can wait forever for a confirm on a dropped connection: bound it
-            async with asyncio.timeout(self._publish_timeout):
-                # not mandatory: an event nobody subscribes to yet is still published
-                await link.publisher.basic_publish(
-                    envelope.to_json(),
-                    exchange=self._exchange_name,
-                    routing_key=envelope.event_type,
-                    properties=properties,
-                    mandatory=False,
-                )
-        except TimeoutError as exc:
-            # a connection that cannot confirm in time is suspect: replace it rather than wait for heartbeats
-            link.mark_lost()
-            raise PublishTimeout(f"no confirmation for {envelope.event_type} within {self._publish_timeout}s") from exc
-        except aiormq.exceptions.DeliveryError as exc:
-            raise PublishRejected(f"the broker refused {envelope.event_type}") from exc
+            async with asyncio.timeout_at(deadline):
+                confirmations = await send_together(link.publisher, self._exchange_name, envelopes)
+        except TimeoutError:
+            return [self._timed_out(link, envelopes[0])] * len(envelopes)
         except (aiormq.exceptions.AMQPError, ConnectionError, OSError, RuntimeError) as exc:
             link.mark_lost()
-            raise BrokerUnavailable(f"publishing {envelope.event_type} failed: {exc!r}") from exc
+            return [BrokerUnavailable(f"publishing {envelopes[0].event_type} failed: {exc!r}")] * len(envelopes)
+        _, unconfirmed = await asyncio.wait(confirmations, timeout=max(deadline - loop.time(), 0))
+        outcomes: list[PublishError | None] = []
+        for envelope, confirmation in zip(envelopes, confirmations, strict=True):
+            if confirmation in unconfirmed:
+                confirmation.cancel()  # a late answer is ignored
+                outcomes.append(self._timed_out(link, envelope))
+            else:
+                outcomes.append(_confirmed(link, envelope, confirmation))
+        return outcomes
+
+    def _timed_out(self, link: _Link, envelope: Envelope) -> PublishTimeout:
+        # a connection that cannot confirm in time is suspect: replace it rather than wait for heartbeats
+        link.mark_lost()
+        return PublishTimeout(f"no confirmation for {envelope.event_type} within {self._publish_timeout}s")
 
     async def consume(self, service: str, event_types: Iterable[str], on_message: OnMessage) -> Subscription:
         subscription = _RabbitSubscription(self, service, tuple(sorted(set(event_types))), on_message)
@@ -614,6 +630,17 @@ class InMemoryBus:
                 queue.worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await queue.worker
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[PublishError | None]:
+        outcomes: list[PublishError | None] = []
+        for envelope in envelopes:
+            try:
+                await self.publish(envelope)
+            except PublishError as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     async def publish(self, envelope: Envelope) -> None:
         if not self._started:

@@ -268,9 +268,9 @@ class OutboxRelay:
         while self._handed_over and not total.failed:
             envelopes = [self._handed_over.popleft() for _ in range(min(self._batch_size, len(self._handed_over)))]
             began = datetime.now(UTC)
-            outcomes = await asyncio.gather(*(self._bus.publish(e) for e in envelopes), return_exceptions=True)
+            outcomes = await self._bus.publish_many(envelopes)
             published = [e for e, outcome in zip(envelopes, outcomes, strict=True) if outcome is None]
-            failures = [(e, o) for e, o in zip(envelopes, outcomes, strict=True) if isinstance(o, BaseException)]
+            failures = [(e, o) for e, o in zip(envelopes, outcomes, strict=True) if o is not None]
             self._mark_later([e.event_id for e in published], began)
             for envelope in published:
                 EVENTS_PUBLISHED.labels(self._service, envelope.event_type).inc()
@@ -334,18 +334,13 @@ class OutboxRelay:
                     # a row that can never be published must not hold up the rest
                     log.error("outbox row is not a valid envelope", extra={"event_id": str(row["id"])})
                     unsendable.append((row, exc))
-            # sent one after another on the channel, their confirms awaited together: one round trip
-            # for the batch instead of one per event
-            outcomes = await asyncio.gather(
-                *(self._bus.publish(envelope) for _, envelope in sendable), return_exceptions=True
-            )
+            # written together, their confirms awaited together: one round trip for the batch
+            outcomes = await self._bus.publish_many([envelope for _, envelope in sendable])
             published = 0
             broker_failures: list[tuple[asyncpg.Record, PublishError]] = []
             for (row, _), outcome in zip(sendable, outcomes, strict=True):
-                if isinstance(outcome, PublishError):
+                if outcome is not None:
                     broker_failures.append((row, outcome))
-                elif isinstance(outcome, BaseException):
-                    raise outcome  # not the broker's answer: roll back; the rows are published again later
                 else:
                     published += 1
                     EVENTS_PUBLISHED.labels(self._service, row["event_type"]).inc()
