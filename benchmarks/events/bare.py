@@ -1,7 +1,7 @@
 """The baseline: the bare bus round trip, with nothing of ours but ``RabbitMQBus`` itself.
 
 The harness publishes with ``RabbitMQBus.publish`` (a persistent message, a publisher
-confirm, exactly as the relay does) to an exchange of its own in the bench vhost; a
+confirm, as the relay's messages are) to an exchange of its own in the bench vhost; a
 consumer in another process (as student-service is) takes it off a queue declared
 exactly like a service's (quorum, delivery limit, dead-letter exchange; prefetch 1),
 parses the envelope and acknowledges it. No outbox, no relay, no inbox, no database,

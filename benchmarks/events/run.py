@@ -145,7 +145,7 @@ class Run:
 
     async def _bare_throughput(self, bare: BareBus, pair: Pair) -> ThroughputPhase:
         count = self.settings.backlog
-        say(f"bare bus: {count} envelopes published one after another, each confirmed (as the relay does)")
+        say(f"bare bus: {count} envelopes published one after another, each confirmed before the next")
         batch = envelopes(count, tutor_id=pair.tutor.id, student_id=pair.student.id)
         with cpu.measuring(self.components) as usage:
             start = time.time()
