@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aio_pika
+import aiormq
 import pytest
 
 from shared.events.bus import BrokerUnavailable, PublishRejected, RabbitMQBus
@@ -43,6 +44,12 @@ async def _bus(make_rabbit_bus: MakeBus, rabbit_url: str) -> RabbitMQBus:
     bus = await make_rabbit_bus(rabbit_url)
     await eventually(lambda: bus.is_connected, what="bus connected")
     return bus
+
+
+def _channel(bus: RabbitMQBus) -> aiormq.Channel:
+    """The bus's publisher-confirms channel, aiormq's own: the one ``send_together`` writes on."""
+    assert bus._link is not None and bus._link.publisher is not None
+    return bus._link.publisher
 
 
 async def _bound_queue(
@@ -116,8 +123,7 @@ async def test_a_body_longer_than_a_frame_is_split_and_arrives_whole(
 ) -> None:
     bus = await _bus(make_rabbit_bus, rabbit_url)
     queue = await _bound_queue(broker, exchange)
-    publisher = bus._link.publisher  # type: ignore[union-attr]
-    assert publisher is not None
+    publisher = _channel(bus)
     large = Envelope(
         event_id=uuid.uuid4(),
         event_type="user.updated",
@@ -138,8 +144,7 @@ async def test_a_batch_cancelled_before_it_was_queued_gives_its_delivery_tags_ba
 ) -> None:
     bus = await _bus(make_rabbit_bus, rabbit_url)
     queue = await _bound_queue(broker, exchange)
-    channel = bus._link.publisher  # type: ignore[union-attr]
-    assert channel is not None
+    channel = _channel(bus)
     tag_before = channel.delivery_tag
     writer_queue = channel.write_queue
     full: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
