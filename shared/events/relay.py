@@ -162,6 +162,7 @@ class OutboxRelay:
         self._mark_delay_seconds = mark_delay_seconds
         self._takes_handoffs = takes_handoffs
         self._handed_over: deque[Envelope] = deque()
+        self._refused = 0  # events refused since the hand-over was last full, left to the passes
         self._unmarked: dict[uuid.UUID, datetime] = {}  # published hand-overs → when their publishing began
         self._marking: asyncio.Task[None] | None = None
         self._pass_due = True  # a pass over the outbox table: at the start, on a NOTIFY, at the poll
@@ -186,10 +187,13 @@ class OutboxRelay:
         """Envelopes a transaction committed, their rows claimed for this relay: published on its next turn
         (call on the relay's loop)."""
         if len(self._handed_over) + len(envelopes) > MAX_HANDED_OVER:
-            log.warning(
-                "outbox hand-over full; the rows wait for their lease to run out", extra={"count": len(envelopes)}
-            )
+            if not self._refused:  # once per spell, not once per commit: the log is not flooded
+                log.warning("outbox hand-over full; the rows of further commits wait for their lease to run out")
+            self._refused += len(envelopes)
             return
+        if self._refused:
+            log.warning("outbox hand-over has room again", extra={"refused": self._refused})
+            self._refused = 0
         self._handed_over.extend(envelopes)
         self._wake.set()
 
