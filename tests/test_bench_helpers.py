@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -344,6 +346,8 @@ def test_the_host_speed_is_recorded_with_every_run_and_said_in_one_line() -> Non
     assert steal is None or 0 <= steal <= 100  # a container without /proc/stat still gets the loop
     line = describe_host_speed({"host_speed": speed})
     assert f"took {speed['loop_ms_min']}-{speed['loop_ms_max']} ms" in line
+    # the loop's time depends on the interpreter's build as much as on the host: the line says which ran it
+    assert f"on Python {platform.python_version()} ({os.path.realpath(sys.executable)})" in line
     assert describe_host_speed({}) == "host speed: not measured"  # a result from before the figure existed
 
 

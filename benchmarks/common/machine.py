@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -45,9 +46,12 @@ LOOP_ITERATIONS = 10_000_000
 def host_speed(tries: int = 5) -> dict[str, float | None]:
     """How fast this host runs Python right now, so runs from different hours can be compared: a fixed
     pure-Python loop timed ``tries`` times (a shared virtual machine's speed drifts by 2x between hours),
-    and the share of CPU time the hypervisor took since boot (steal)."""
+    the interpreter that ran it (and the fleet: the venv's; pyenv's build of 3.11 took a third longer than
+    Debian's on the same host, docs/performance.md), and the share of CPU time the hypervisor took since
+    boot (steal)."""
     timings = [_time_the_loop() for _ in range(tries)]
     return {
+        "interpreter": f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})",
         "loop_iterations": LOOP_ITERATIONS,
         "loop_ms_min": round(min(timings)),
         "loop_ms_median": round(statistics.median(timings)),
@@ -61,10 +65,11 @@ def describe_host_speed(machine: Mapping[str, Any]) -> str:
     speed = machine.get("host_speed") or {}
     if not speed:
         return "host speed: not measured"
+    interpreter = f" on {speed['interpreter']}" if speed.get("interpreter") else ""  # results from before it
     return (
         f"host speed: {speed['loop_iterations']:,} pure-Python additions took {speed['loop_ms_min']}"
-        f"-{speed['loop_ms_max']} ms (median {speed['loop_ms_median']}); steal {speed['steal_percent_since_boot']} %"
-        " of CPU time since boot"
+        f"-{speed['loop_ms_max']} ms (median {speed['loop_ms_median']}){interpreter};"
+        f" steal {speed['steal_percent_since_boot']} % of CPU time since boot"
     )
 
 
