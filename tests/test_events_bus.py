@@ -77,39 +77,6 @@ async def test_each_service_receives_the_types_it_subscribed_to_and_nothing_else
     assert only_updates.event_ids == [str(updated.event_id)]
 
 
-async def test_a_published_event_carries_the_properties_operators_and_the_dead_letter_tools_read(
-    rabbit_url: str, make_rabbit_bus: MakeBus, exchange: str
-) -> None:
-    """publish hands aiormq the frames itself (no aio_pika.Message): the message must still be the one
-    aio-pika would have sent, persistent, with the envelope's identity in its properties."""
-    bus = await make_rabbit_bus(rabbit_url)
-    await eventually(lambda: bus.is_connected, what="connected")
-    envelope = _event()
-    connection = await aio_pika.connect(rabbit_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(exchange, routing_key=envelope.event_type)
-
-        await bus.publish(envelope)
-
-        message = await queue.get(timeout=5)
-        assert message is not None
-        await message.ack()
-    finally:
-        await connection.close()
-    assert Envelope.from_json(message.body) == envelope
-    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-    assert (message.content_type, message.message_id, message.type) == (
-        "application/json",
-        str(envelope.event_id),
-        envelope.event_type,
-    )
-    assert (message.correlation_id, message.app_id) == (envelope.correlation_id, envelope.producer)
-    assert message.timestamp == envelope.occurred_at.replace(microsecond=0)
-    assert message.headers == {"version": envelope.version}
-
-
 async def test_publish_into_a_hanging_connection_fails_within_the_timeout_and_recovers(
     rabbit_url: str, rabbit_proxy: TcpProxy, make_rabbit_bus: MakeBus, recorder: EventRecorder
 ) -> None:

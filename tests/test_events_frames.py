@@ -87,6 +87,32 @@ async def test_a_batch_and_single_publishes_on_one_channel_are_all_confirmed_and
     assert not (await bus.publish_many([_event()]))[0]  # and the channel goes on
 
 
+async def test_a_published_event_carries_the_properties_operators_and_the_dead_letter_tools_read(
+    make_rabbit_bus: MakeBus, rabbit_url: str, exchange: str, broker: aio_pika.abc.AbstractChannel
+) -> None:
+    """The frames are ours, not an aio_pika.Message's: the message must still be the one aio-pika would
+    have sent, persistent, with the envelope's identity in its properties."""
+    bus = await _bus(make_rabbit_bus, rabbit_url)
+    queue = await _bound_queue(broker, exchange)
+    envelope = _event()
+
+    await bus.publish(envelope)
+
+    message = await queue.get(timeout=5)
+    assert message is not None
+    await message.ack()
+    assert Envelope.from_json(message.body) == envelope
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert (message.content_type, message.message_id, message.type) == (
+        "application/json",
+        str(envelope.event_id),
+        envelope.event_type,
+    )
+    assert (message.correlation_id, message.app_id) == (envelope.correlation_id, envelope.producer)
+    assert message.timestamp == envelope.occurred_at.replace(microsecond=0)
+    assert message.headers == {"version": envelope.version}
+
+
 async def test_what_the_broker_refuses_is_told_apart_from_what_it_confirmed_in_the_same_batch(
     make_rabbit_bus: MakeBus, rabbit_url: str, exchange: str, broker: aio_pika.abc.AbstractChannel
 ) -> None:

@@ -126,7 +126,8 @@ class _WatchedBus:
         taken = [e for e in envelopes if e.event_id != self._refuse]
         outcomes = iter(await self._bus.publish_many(taken))
         return [
-            PublishRejected("refused by the test's broker") if e not in taken else next(outcomes) for e in envelopes
+            PublishRejected("refused by the test's broker") if e.event_id == self._refuse else next(outcomes)
+            for e in envelopes
         ]
 
 
